@@ -143,7 +143,7 @@ def _run_type(be: Backend, plan: TypePlan, pop: Population, days: int, seed: int
     ctx = _Context(be, plan, seed, days, region, seg, traits, n_children, pool_ids,
                    pool_off.astype(np.int64))
     chunks = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    label = f"{plan.type_name}s"
+    label = {"person": "persons", "company": "companies"}[plan.type_name]
 
     incoming = _empty_incoming()
     if plan.misattributes and n:

@@ -51,7 +51,7 @@ class _Strict(BaseModel):
 class Meta(_Strict):
     """Who wrote the policy and what it models."""
 
-    name: Name
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
     title: str = ""
     description: str = ""
     version: str = "1"

@@ -1,0 +1,172 @@
+"""The command line: a thin adapter over the library.
+
+Errors the user can fix end with exit status 2 and one clear message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from socialcredit.errors import SocialCreditError
+
+app = typer.Typer(
+    name="socialcredit",
+    help="Policy as code and a fast simulator of social credit systems, on synthetic people.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    from socialcredit.scenarios import list_scenarios, load_scenario
+
+    table = Table("name", "title")
+    for name in list_scenarios():
+        table.add_row(name, load_scenario(name).meta.title)
+    out.print(table)
+
+
+@app.command()
+def validate(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
+    """Check a policy file; exit 2 with every problem listed if it is not valid."""
+    from socialcredit.scenarios import resolve_policy
+
+    try:
+        policy, path = resolve_policy(file)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    out.print(f"{path}: valid policy {policy.meta.name!r} ({len(policy.behaviours)} behaviours,"
+              f" {len(policy.lists)} lists, {len(policy.measures)} measures)", highlight=False)
+
+
+@app.command()
+def explain(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
+    """Print a policy in plain words."""
+    from socialcredit.policy._explain import explain as explain_policy
+    from socialcredit.scenarios import resolve_policy
+
+    try:
+        policy, _ = resolve_policy(file)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    sys.stdout.write(explain_policy(policy))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the policy format (for editors)."""
+    from socialcredit.policy._schema import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+def simulate(
+    policy_name: Annotated[str, typer.Argument(metavar="SCENARIO|FILE",
+                                               help="A built-in scenario or a policy file.")],
+    population: Annotated[int | None, typer.Option("--population", "-n",
+                                                   help="Persons (default: the policy's).")] = None,
+    days: Annotated[int | None, typer.Option("--days", "-d",
+                                             help="Days (default: the policy's).")] = None,
+    seed: Annotated[int, typer.Option("--seed", "-s", help="The run's seed.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
+        "runs/latest"),
+    ledger: Annotated[bool, typer.Option("--ledger", help="Also write every record.")] = False,
+    threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Subjects per chunk.")] = 1 << 16,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a policy on a synthetic society and write the run directory."""
+    from socialcredit.engine._output import prepare_out_dir, write_run
+    from socialcredit.engine._plan import compile_policy
+    from socialcredit.engine._run import simulate as run_sim
+    from socialcredit.ledger import LedgerWriter
+    from socialcredit.scenarios import resolve_policy
+
+    try:
+        policy, path = resolve_policy(policy_name)
+        staging = prepare_out_dir(out_dir)
+        writer = LedgerWriter(staging / "ledger.parquet", compile_policy(policy)) if ledger \
+            else None
+        n = policy.run.population if population is None else population
+        d = policy.run.days if days is None else days
+        try:
+            with _progress(quiet, n, d) as report:
+                run = run_sim(policy, n, d, seed, threads=threads, chunk_size=chunk_size,
+                              ledger=writer, progress=report)
+        finally:
+            if writer is not None:
+                writer.close()
+        files = write_run(run, out_dir, staging, path.read_text(encoding="utf-8"),
+                          writer.rows if writer else None)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    rate = run.person_days / run.seconds / 1e6 if run.seconds else 0.0
+    out.print(f"[green]done[/] {policy.meta.name}: {run.n_persons:,} persons x {run.days} days"
+              f" in {run.seconds:.1f} s ({rate:,.1f} M person-days/s, {run.records:,} records)")
+    out.print(f"results in [bold]{out_dir}[/]: " + ", ".join(sorted(files)), highlight=False)
+
+
+class _progress:
+    """A Rich progress bar in person-days (the engine runs subject by subject over all
+    days, so a finished chunk is chunk size x days person-days) and records per second."""
+
+    def __init__(self, quiet: bool, n: int, days: int) -> None:
+        self.quiet = quiet
+        self.days = days
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} person-days"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
+            console=err, transient=False, disable=quiet,
+        )
+        self.tasks: dict[str, int] = {}
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> _progress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    def __call__(self, label: str, done: int, total: int, records: int) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.bar.add_task(label, total=total * self.days, rate="")
+        elapsed = max(time.perf_counter() - self.t0, 1e-9)
+        rate = f"{records / elapsed / 1e6:,.1f} M records/s" if records else ""
+        self.bar.update(self.tasks[label], completed=done * self.days, rate=rate)
+        if done >= total:  # the next pass times itself from here
+            self.t0 = time.perf_counter()
+
+
+def main() -> None:
+    """Entry point: run the app; user errors exit 2 without a traceback."""
+    try:
+        app()
+    except SocialCreditError as exc:  # raised outside a command's own handler
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Statistics of a run: the end-of-run summary and the daily series, from the kernel's
+difference arrays (running sums give exact daily values)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from socialcredit.engine._run import RunResult, TypeResult
+
+QUANTILES = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
+
+
+def _share(num: float, den: float) -> float:
+    return float(num) / float(den) if den else 0.0
+
+
+def _levels(tr: TypeResult, key: str) -> np.ndarray:
+    """Daily levels (running sum over days) of a difference array."""
+    return np.cumsum(tr.acc[key], axis=0)
+
+
+def summary(run: RunResult) -> dict[str, Any]:
+    """End-of-run statistics; for `reference` exactly the names of REFERENCE-SCENARIO.md.
+
+    Shares are fractions in [0, 1]. `wrongfully_<list>` is the share of adults who are
+    on the list but would not be if their false records were removed (denominator:
+    adults, like every other person share here); the same count as a share of the list
+    is in `details()`.
+    """
+    policy = run.policy
+    out: dict[str, Any] = {}
+    person = run.types.get("person")
+    if person is not None:
+        adults = int(person.segment_sizes[0])
+        adult = ~run.population.is_child
+        out["mean_score"] = float(person.final["score"][adult].mean()) if adults else 0.0
+        grades = _levels(person, "grade")[-1, 0]
+        out["grades"] = {g: _share(grades[i], adults) for i, g in enumerate(person.plan.grades)}
+        listed = _levels(person, "list")[-1, 0]
+        wrong = _levels(person, "wrong")[-1, 0]
+        for li, name in enumerate(person.plan.lists):
+            rule = next(x for x in policy.lists if x.name == name)
+            out[rule.adjective] = _share(listed[li], adults)
+            if rule.type == "black":
+                out[f"wrongfully_{rule.adjective}"] = _share(wrong[li], adults)
+                out[f"ever_{rule.adjective}"] = _share(person.acc["ever"][0, li], adults)
+        if person.plan.spill_lists:
+            n_kids = int(run.population.is_child.sum())
+            kids = _levels(person, "child")[-1, len(person.plan.lists)]
+            out["children_restricted"] = _share(kids, n_kids)
+        rec = person.acc["rec"].sum(axis=0)
+        out["records_per_adult"] = {
+            k.name: _share(rec[i], adults) for i, k in enumerate(person.plan.kinds)
+        }
+        out["false_record_share"] = _share(person.acc["false"].sum(), rec.sum())
+    company = run.types.get("company")
+    if company is not None:
+        n = company.n_subjects
+        grades = _levels(company, "grade")[-1]  # (segments, grades)
+        total = grades.sum(axis=0)
+        out["company_grades"] = {g: _share(total[i], n) for i, g in enumerate(company.plan.grades)}
+        tax = policy.companies.tax_multiplier
+        if tax:
+            out["mean_tax_multiplier"] = _share(
+                sum(total[i] * tax.get(g, 1.0) for i, g in enumerate(company.plan.grades)), n
+            )
+        listed = _levels(company, "list")[-1].sum(axis=0)
+        for li, name in enumerate(company.plan.lists):
+            rule = next(x for x in policy.lists if x.name == name)
+            out[f"companies_{rule.adjective}"] = _share(listed[li], n)
+        for extra in policy.summary.extra_company_grade_shares:
+            s = company.plan.segments.index(extra.company_kind)
+            g = company.plan.grades.index(extra.grade)
+            out[extra.name] = _share(grades[s, g], company.segment_sizes[s])
+    return out
+
+
+def details(run: RunResult) -> dict[str, Any]:
+    """Everything else worth reading at the end of a run: measures in force, errors,
+    regions, disclosure, records by channel. Counts are absolute, shares are fractions."""
+    policy = run.policy
+    out: dict[str, Any] = {"measures_in_force": {}, "published": {}}
+    for tname, tr in run.types.items():
+        plan = tr.plan
+        d: dict[str, Any] = {"subjects": tr.n_subjects,
+                             "segments": dict(zip(plan.segments, tr.segment_sizes.tolist(),
+                                                  strict=True))}
+        listed = _levels(tr, "list")[-1].sum(axis=0)
+        wrong = _levels(tr, "wrong")[-1].sum(axis=0)
+        d["lists"] = {
+            name: {"listed": int(listed[li]), "wrongfully_listed": int(wrong[li]),
+                   "wrongful_share_of_list": _share(wrong[li], listed[li]),
+                   "ever_listed": int(tr.acc["ever"][:, li].sum())}
+            for li, name in enumerate(plan.lists)
+        }
+        rec = tr.acc["rec"].sum(axis=0)
+        false = tr.acc["false"].sum(axis=0)
+        by_channel: dict[str, dict[str, int]] = {}
+        for i, k in enumerate(plan.kinds):
+            c = by_channel.setdefault(k.channel, {"records": 0, "false": 0})
+            c["records"] += int(rec[i])
+            c["false"] += int(false[i])
+        d["records_by_channel"] = by_channel
+        d["misattributed_records"] = tr.n_misattributed
+        d["acts"] = dict(zip(plan.behaviours, tr.acc["acts"].sum(axis=0).tolist(), strict=True))
+        reg_n = np.bincount(tr.region[_simulated(run, tname)].astype(np.int64),
+                            minlength=len(policy.regions))
+        d["regions"] = [
+            {
+                "region": r.name,
+                "subjects": int(reg_n[k]),
+                "coverage": dict(r.coverage),
+                "joins_day": r.joins_day,
+                "acts_per_subject": {b: _share(tr.acc["reg_acts"][k, j], reg_n[k])
+                                     for j, b in enumerate(plan.behaviours)},
+                "listed_share": {name: _share(tr.acc["reg_list"][k, li], reg_n[k])
+                                 for li, name in enumerate(plan.lists)},
+            }
+            for k, r in enumerate(policy.regions)
+        ]
+        out[tname] = d
+    in_force = measures_in_force(run)
+    out["measures_in_force"] = {m: int(v[-1]) for m, v in in_force.items()}
+    out["published"] = {k: int(v[-1]) for k, v in published(run).items()}
+    company = run.types.get("company")
+    if company is not None and policy.companies.procurement_excluded_grades:
+        total = _levels(company, "grade")[-1].sum(axis=0)
+        out["procurement_excluded"] = int(sum(
+            total[company.plan.grades.index(g)]
+            for g in policy.companies.procurement_excluded_grades))
+    return out
+
+
+def _simulated(run: RunResult, tname: str) -> np.ndarray:
+    if tname == "person":
+        return ~run.population.is_child
+    return np.ones(run.population.n_companies, dtype=bool)
+
+
+def _rule_counts(tr: TypeResult, list_name: str | None, grades: list[str] | None,
+                 kinds: list[str] | None = None) -> np.ndarray:
+    """Daily number of subjects on a list, or in some grades (of some segments)."""
+    segs = [tr.plan.segments.index(k) for k in kinds] if kinds else slice(None)
+    if list_name is not None:
+        return _levels(tr, "list")[:, segs, tr.plan.lists.index(list_name)].reshape(
+            tr.acc["list"].shape[0], -1).sum(axis=1)
+    idx = [tr.plan.grades.index(g) for g in grades or []]
+    lv = _levels(tr, "grade")[:, segs][..., idx]
+    return lv.reshape(lv.shape[0], -1).sum(axis=1)
+
+
+def measures_in_force(run: RunResult) -> dict[str, np.ndarray]:
+    """Daily count of subjects each sanction or privilege applies to (children included
+    for spillover measures)."""
+    out: dict[str, np.ndarray] = {}
+    for m in run.policy.measures:
+        tr = run.types.get(m.subject)
+        if tr is None:
+            continue
+        if m.reaches == "children" and m.list is not None:
+            out[m.name] = _levels(tr, "child")[:, tr.plan.lists.index(m.list)]
+        elif m.reaches == "children":
+            out[m.name] = np.zeros(run.days, dtype=np.int64)  # grade-based spillover: n/a
+        else:
+            out[m.name] = _rule_counts(tr, m.list, m.grades)
+    return out
+
+
+def published(run: RunResult) -> dict[str, np.ndarray]:
+    """Daily count of subjects on the public list, per subject type."""
+    out: dict[str, np.ndarray] = {}
+    for rule in run.policy.disclosure:
+        tr = run.types.get(rule.subject)
+        if tr is None:
+            continue
+        counts = _rule_counts(tr, rule.list, rule.grades, rule.company_kinds)
+        out[rule.subject] = out.get(rule.subject, 0) + counts
+    return out
+
+
+def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
+    """One row per day: score quantiles, grade shares, list sizes, sanctions in force,
+    records by channel, false records, wrongful listings, children restricted, company
+    grades, disclosure. Returned as columns."""
+    cols: dict[str, np.ndarray] = {"day": np.arange(run.days, dtype=np.int32)}
+    for tname, tr in run.types.items():
+        plan = tr.plan
+        n = max(int(tr.segment_sizes.sum()), 1)
+        hist = np.cumsum(tr.acc["hist"], axis=0, dtype=np.int64)
+        cdf = np.cumsum(hist, axis=1)
+        values = np.arange(plan.n_bins) + plan.hist_lo
+        cols[f"{tname}_score_mean"] = (hist * values).sum(axis=1) / n
+        for q in QUANTILES:
+            idx = np.argmax(cdf >= np.ceil(q * n), axis=1)
+            cols[f"{tname}_score_p{round(q * 100):02d}"] = values[idx].astype(np.int32)
+        grades = _levels(tr, "grade").sum(axis=1)
+        for i, g in enumerate(plan.grades):
+            cols[f"{tname}_grade_{g}"] = grades[:, i] / n
+        if tname == "company":
+            for s, seg in enumerate(plan.segments):
+                seg_n = max(int(tr.segment_sizes[s]), 1)
+                for i, g in enumerate(plan.grades):
+                    cols[f"company_{seg}_grade_{g}"] = _levels(tr, "grade")[:, s, i] / seg_n
+            tax = run.policy.companies.tax_multiplier
+            if tax:
+                cols["company_mean_tax_multiplier"] = sum(
+                    grades[:, i] * tax.get(g, 1.0) for i, g in enumerate(plan.grades)) / n
+            excl = run.policy.companies.procurement_excluded_grades
+            if excl:
+                cols["company_procurement_excluded"] = sum(
+                    grades[:, plan.grades.index(g)] for g in excl)
+        lists = _levels(tr, "list").sum(axis=1)
+        wrong = _levels(tr, "wrong").sum(axis=1)
+        for li, name in enumerate(plan.lists):
+            cols[f"{tname}_list_{name}"] = lists[:, li]
+            cols[f"{tname}_wrongful_{name}"] = wrong[:, li]
+        if tname == "person" and plan.spill_lists:
+            cols["children_restricted"] = _levels(tr, "child")[:, len(plan.lists)]
+        rec = tr.acc["rec"]
+        false = tr.acc["false"]
+        for c in plan.channels:
+            ks = [i for i, k in enumerate(plan.kinds) if k.channel == c]
+            if ks:
+                cols[f"{tname}_records_{c}"] = rec[:, ks].sum(axis=1)
+                cols[f"{tname}_false_records_{c}"] = false[:, ks].sum(axis=1)
+        for j, b in enumerate(plan.behaviours):
+            cols[f"{tname}_acts_{b}"] = tr.acc["acts"][:, j]
+    for m, v in measures_in_force(run).items():
+        cols[f"in_force_{m}"] = v
+    for subject, v in published(run).items():
+        cols[f"published_{subject}s"] = v
+    return cols
