@@ -159,7 +159,7 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
     base, window, agg, clamp_lo, clamp_hi, grade_min,
     l_below, l_atleast, l_excl, l_dur, l_clear, spill_mask,
     pool, pool_off,
-    in_target, in_day, in_kind, in_src,
+    in_target, in_day, in_kind, in_src, in_flags,
     hist_lo,
     acc_grade, acc_list, acc_wrong, acc_child, acc_hist,
     acc_rec, acc_false, acc_acts, acc_reg_acts, acc_reg_list, acc_ever,
@@ -346,7 +346,7 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
                         next_fp[c] = _schedule(fp_keys[c], fp_counter, fp_current, c,
                                                c_fp_rate[c], t + 1, days)
                 while in_ptr < n_in and in_target[in_ptr] == i and in_day[in_ptr] == t:
-                    overflow |= _push(t, in_kind[in_ptr], FALSE | MISATTRIBUTED, in_src[in_ptr],
+                    overflow |= _push(t, in_kind[in_ptr], in_flags[in_ptr], in_src[in_ptr],
                                       i, st, fifo_day, fifo_kind, fifo_flags, cap_mask,
                                       k_points, k_trig, k_tdays, k_rafter, k_rprob, trig_a,
                                       trig_t, repair_key, n_k, acc_rec, acc_false, led_on,

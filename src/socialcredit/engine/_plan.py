@@ -73,10 +73,7 @@ def compile_policy(policy: Policy) -> dict[str, TypePlan]:
 def _compile_type(policy: Policy, type_name: str, code: int, score: Score) -> TypePlan:
     pop = policy.population
     traits = list(pop.person_traits if type_name == "person" else pop.company_traits)
-    if type_name == "person":
-        segments = ["adult"]
-    else:
-        segments = [k.name for k in pop.company_kinds]
+    segments = ["adult"] if type_name == "person" else [k.name for k in pop.company_kinds]
     channels = list(policy.channels)
     cov_names = sorted({c.coverage for c in policy.channels.values() if c.coverage})
     behaviours = [b for b in policy.behaviours if b.subject == type_name]

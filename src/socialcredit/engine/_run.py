@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from socialcredit.engine._backend import Backend, get_backend
+from socialcredit.engine._kernel import FALSE, MISATTRIBUTED
 from socialcredit.engine._plan import TypePlan, compile_policy
 from socialcredit.errors import RunConfigError, SocialCreditError
 from socialcredit.policy import Policy
-from socialcredit.population import COMPANY, PERSON, Population, build_population
+from socialcredit.population import PERSON, Population, build_population
 
 DEFAULT_CHUNK = 1 << 16
 FIFO_CAPACITY = 1 << 13
@@ -212,8 +213,7 @@ def _ordered(executor: ThreadPoolExecutor, fn: Callable, items: list) -> Iterato
 
 
 def _empty_incoming() -> tuple[np.ndarray, ...]:
-    return (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64),
-            np.empty(0, np.int64))
+    return tuple(np.empty(0, np.int64) for _ in range(5))
 
 
 def _sort_incoming(parts: list, days: int) -> tuple[np.ndarray, ...]:
@@ -224,7 +224,8 @@ def _sort_incoming(parts: list, days: int) -> tuple[np.ndarray, ...]:
     # parts are in subject order, so a stable sort on (target, day) is independent of
     # how subjects were chunked
     order = np.argsort(target * days + day, kind="stable")
-    return target[order], day[order], kind[order], src[order]
+    flags = np.full(order.shape[0], FALSE | MISATTRIBUTED, dtype=np.int64)
+    return target[order], day[order], kind[order], src[order], flags
 
 
 @dataclass

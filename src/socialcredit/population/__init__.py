@@ -3,6 +3,6 @@
 Only synthetic people: every attribute is drawn from the policy's distributions.
 """
 
-from socialcredit.population._population import PERSON, COMPANY, Population, build_population
+from socialcredit.population._population import COMPANY, PERSON, Population, build_population
 
 __all__ = ["COMPANY", "PERSON", "Population", "build_population"]

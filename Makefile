@@ -1,0 +1,49 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Everything is installed
+# here, into .venv; nothing is assumed installed by hand.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test install install-test bench lint schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(BIN)/socialcredit simulate seed --population 1000000 --days 365 --seed 1 --out $(DEMO_OUT)
+	@echo
+	@echo "The run is in $(DEMO_OUT)/:"
+	@echo "  summary.json     end-of-run statistics (shares of adults, companies)"
+	@echo "  details.json     sanctions in force, errors by channel, regions, disclosure"
+	@echo "  metrics.parquet  one row per day"
+	@echo "  run.json         the exact policy, seed, version and sizes"
+
+test: install-test
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest
+
+lint: install-test
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/bench_reference.py
+
+schema: install
+	$(BIN)/python -m socialcredit.policy._schema
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

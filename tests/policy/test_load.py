@@ -1,0 +1,117 @@
+"""Bad input: each case gets a message naming the file, the field and what is allowed."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from socialcredit import PolicyError, PolicyFileError, load_policy
+from socialcredit.policy._schema import SCHEMA_FILE, json_schema
+from socialcredit.scenarios import scenario_path
+
+REFERENCE = scenario_path("reference").read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "policy.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_reference_loads():
+    assert load_policy(scenario_path("reference")).meta.name == "reference"
+
+
+def test_empty_file(tmp_path):
+    p = write(tmp_path, "  \n")
+    with pytest.raises(PolicyFileError, match=r"policy\.toml: the file is empty"):
+        load_policy(p)
+
+
+def test_invalid_toml(tmp_path):
+    p = write(tmp_path, "[meta\nname = 'x'")
+    with pytest.raises(PolicyFileError, match=r"policy\.toml: not valid TOML.*line 1"):
+        load_policy(p)
+
+
+def test_unknown_field_lists_valid_fields(tmp_path):
+    p = write(tmp_path, REFERENCE.replace("window_days = 180", "window_days = 180\nwindow = 3"))
+    with pytest.raises(PolicyError) as exc:
+        load_policy(p)
+    msg = str(exc.value)
+    assert "policy.toml" in msg
+    assert "person_score: unknown field 'window'" in msg
+    assert "valid fields here are aggregate, base, clamp, grades, window_days" in msg
+
+
+def test_negative_rate(tmp_path):
+    p = write(tmp_path, REFERENCE.replace('rate = "1/30"\nmultiplier = "civic"',
+                                          'rate = -0.5\nmultiplier = "civic"'))
+    with pytest.raises(PolicyError, match=r"behaviours\[0\]\.rate: Input should be greater"
+                                          r" than or equal to 0"):
+        load_policy(p)
+
+
+def test_probability_above_one(tmp_path):
+    p = write(tmp_path, REFERENCE.replace("detection = 0.9", "detection = 1.5"))
+    with pytest.raises(PolicyError, match=r"channels\.camera\.detection: Input should be less"
+                                          r" than or equal to 1"):
+        load_policy(p)
+
+
+def test_grade_bands_out_of_order(tmp_path):
+    p = write(tmp_path, REFERENCE.replace('{ name = "AA", min = 1030 }',
+                                          '{ name = "AA", min = 1080 }'))
+    with pytest.raises(PolicyError, match=r"person_score: grade bands out of order.*"
+                                          r"AAA>=1050, AA>=1080"):
+        load_policy(p)
+
+
+def test_unknown_channel(tmp_path):
+    p = write(tmp_path, REFERENCE.replace('channel = "camera"', 'channel = "drone"', 1))
+    with pytest.raises(PolicyError, match=r"unknown channel 'drone'; defined channels are"
+                                          r" 'camera', 'court'"):
+        load_policy(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(PolicyFileError, match=r"nope\.toml: no such file"):
+        load_policy(tmp_path / "nope.toml")
+
+
+def test_missing_required_section(tmp_path):
+    p = write(tmp_path, "[meta]\nname = 'x'\n")
+    with pytest.raises(PolicyError, match=r"regions: this field is required"):
+        load_policy(p)
+
+
+def test_trigger_of_unknown_kind(tmp_path):
+    p = write(tmp_path, REFERENCE.replace('kind = "court_judgment_default", days',
+                                          'kind = "treason", days'))
+    with pytest.raises(PolicyError, match=r"trigger kind 'treason' is not a record kind"):
+        load_policy(p)
+
+
+def test_schema_file_is_current():
+    shipped = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert shipped == json_schema(), "run `make schema` to regenerate policy.schema.json"
+
+
+def test_every_table_forbids_unknown_keys():
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                assert node.get("additionalProperties") is False, node.get("title")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(json_schema())
+
+
+def test_reference_text_round_trips_through_toml():
+    assert tomllib.loads(REFERENCE)["meta"]["name"] == "reference"
