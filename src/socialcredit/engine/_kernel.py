@@ -412,20 +412,30 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
                 while g < n_g - 1 and s < grade_min[g]:
                     g += 1
                 # phase 8: metrics, as differences at change points
-                if first or s != prev_s or g != prev_g or mask != prev_mask or (
-                        tmask != prev_tmask):
-                    if not first:
-                        _emit_state(t, -1, sg, prev_s, prev_g, prev_mask, prev_tmask, kids,
-                                    spill_mask, n_l, hist_lo, acc_grade, acc_list, acc_wrong,
-                                    acc_child, acc_hist)
+                if first:
                     _emit_state(t, 1, sg, s, g, mask, tmask, kids, spill_mask, n_l, hist_lo,
                                 acc_grade, acc_list, acc_wrong, acc_child, acc_hist)
                     first = False
-                    prev_s = s
-                    prev_g = g
-                    prev_mask = mask
-                    prev_tmask = tmask
-                    ever |= mask
+                elif s != prev_s or g != prev_g or mask != prev_mask or tmask != prev_tmask:
+                    if mask != prev_mask or tmask != prev_tmask:
+                        _emit_state(t, -1, sg, prev_s, prev_g, prev_mask, prev_tmask, kids,
+                                    spill_mask, n_l, hist_lo, acc_grade, acc_list, acc_wrong,
+                                    acc_child, acc_hist)
+                        _emit_state(t, 1, sg, s, g, mask, tmask, kids, spill_mask, n_l,
+                                    hist_lo, acc_grade, acc_list, acc_wrong, acc_child,
+                                    acc_hist)
+                    else:  # the common case: only the score (and maybe the grade) moved
+                        nbins = acc_hist.shape[1]
+                        acc_hist[t, min(max(prev_s - hist_lo, 0), nbins - 1)] -= 1
+                        acc_hist[t, min(max(s - hist_lo, 0), nbins - 1)] += 1
+                        if g != prev_g:
+                            acc_grade[t, sg, prev_g] -= 1
+                            acc_grade[t, sg, g] += 1
+                prev_s = s
+                prev_g = g
+                prev_mask = mask
+                prev_tmask = tmask
+                ever |= mask
             # the next day on which anything can change
             nt = next_act
             if not joined and jd < nt:
