@@ -196,6 +196,9 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
     for li in range(n_l):
         if l_dur[li] > 0:
             has_bans = True
+    # score thresholds, sorted: lists that depend on the score alone can only change
+    # when the score leaves the band between two neighbouring thresholds
+    thresholds = np.sort(np.concatenate((l_below, l_atleast)))
     in_ptr = np.searchsorted(in_target, start)
     overflow = 0
 
@@ -250,6 +253,8 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
         prev_mask = 0
         prev_tmask = 0
         first = True
+        band_lo = NEVER
+        band_hi = -NEVER
         t = 0
         while t < days:
             if not joined and t >= jd:
@@ -372,8 +377,20 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
                 else:
                     s = _score(st, False, base, agg, clamp_lo, clamp_hi, fifo_kind, fifo_flags,
                                k_points, cap_mask)
-                mask, clear = _lists(t, s, trig_a, ban_a, l_below, l_atleast, l_excl, l_dur,
-                                     l_clear)
+                if (not has_bans and st[_TIMER_MAX] < t and band_lo <= s < band_hi
+                        and not first):
+                    mask = prev_mask
+                    clear = False
+                else:
+                    mask, clear = _lists(t, s, trig_a, ban_a, l_below, l_atleast, l_excl,
+                                         l_dur, l_clear)
+                    if not has_bans and st[_TIMER_MAX] < t:
+                        k = np.searchsorted(thresholds, s, side="right")
+                        band_lo = thresholds[k - 1] if k > 0 else -NEVER
+                        band_hi = thresholds[k] if k < thresholds.shape[0] else NEVER
+                    else:
+                        band_lo = NEVER
+                        band_hi = -NEVER
                 if clear:
                     _void_all(st, VOID_ACTUAL, fifo_flags, cap_mask)
                     s = _score(st, False, base, agg, clamp_lo, clamp_hi, fifo_kind, fifo_flags,
