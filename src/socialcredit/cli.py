@@ -45,15 +45,19 @@ def scenarios() -> None:
     out.print(table)
 
 
-@app.command()
-def validate(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
-    """Check a policy file; exit 2 with every problem listed if it is not valid."""
+def _resolve(file: str):  # noqa: ANN202 - (Policy, Path), imported lazily
     from socialcredit.scenarios import resolve_policy
 
     try:
-        policy, path = resolve_policy(file)
+        return resolve_policy(file)
     except SocialCreditError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def validate(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
+    """Check a policy file; exit 2 with every problem listed if it is not valid."""
+    policy, path = _resolve(file)
     out.print(f"{path}: valid policy {policy.meta.name!r} ({len(policy.behaviours)} behaviours,"
               f" {len(policy.lists)} lists, {len(policy.measures)} measures)", highlight=False)
 
@@ -62,12 +66,8 @@ def validate(file: Annotated[str, typer.Argument(help="A policy file or scenario
 def explain(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
     """Print a policy in plain words."""
     from socialcredit.policy._explain import explain as explain_policy
-    from socialcredit.scenarios import resolve_policy
 
-    try:
-        policy, _ = resolve_policy(file)
-    except SocialCreditError as exc:
-        raise _fail(exc) from None
+    policy, _ = _resolve(file)
     sys.stdout.write(explain_policy(policy))
 
 
