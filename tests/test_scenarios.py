@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from socialcredit import load_scenario, simulate, summary
+from socialcredit.engine._metrics import expected_acts
 from socialcredit.policy import parse_policy
 from socialcredit.scenarios import list_scenarios, scenario_path
 
@@ -40,7 +41,7 @@ def test_learning_deterrence_lowers_watched_acts():
     cam = [a.plan.behaviours.index(x) for x in ("smoking_in_nonsmoking_area",
                                                  "running_red_light")]
     reg = a.plan.behaviours.index("volunteering")
-    acts_a, acts_b = a.acc["acts"].sum(axis=0), b.acc["acts"].sum(axis=0)
+    acts_a, acts_b = expected_acts(a).sum(axis=0), expected_acts(b).sum(axis=0)
     assert acts_b[cam].sum() < 0.9 * acts_a[cam].sum()
     assert acts_b[reg] == acts_a[reg]  # other behaviours untouched (common random numbers)
 

@@ -57,6 +57,7 @@ def test_common_random_numbers_across_policies():
     np.testing.assert_array_equal(ra.population.person_traits, rb.population.person_traits)
     # the same acts, day by day and behaviour by behaviour
     np.testing.assert_array_equal(ra.types["person"].acc["acts"], rb.types["person"].acc["acts"])
+    assert ra.types["person"].acc["acts"].any()
     # same registry records; only misattribution differs
     pa_, pb_ = ra.types["person"], rb.types["person"]
     reg = [i for i, k in enumerate(pa_.plan.kinds) if k.channel == "registry"]

@@ -35,12 +35,14 @@ _GAP, _DETECT, _OUTCOME, _MISATTRIBUTE, _TARGET = 0, 1, 2, 3, 4
 # indices in the per-subject state vector
 _HEAD, _COUNT, _SUM_A, _SUM_T, _OVERFLOW, _TIMER_MAX, _FALSE_ACTIVE = 0, 1, 2, 3, 4, 5, 6
 REPAIR_STREAM = np.uint64(0x5EB1A1C0FFEE1234)
+ACT_SCALE = float(1 << 32)  # expected acts are accumulated in units of 2**-32
 
 
 @nb.njit(inline="always", cache=True)
 def _schedule(key: np.uint64, counter: np.ndarray, current: np.ndarray, b: int, p: float,
-              first_day: int, days: int) -> int:
-    """Day of the next act on or after first_day of a daily Bernoulli(p) process."""
+              log_q: float, first_day: int, days: int) -> int:
+    """Day of the next act on or after first_day of a daily Bernoulli(p) process;
+    log_q = log1p(-p), cached by the caller because p changes far less often than acts."""
     if p <= 0.0:
         return NEVER
     n = counter[b]
@@ -49,11 +51,16 @@ def _schedule(key: np.uint64, counter: np.ndarray, current: np.ndarray, b: int, 
     if p >= 1.0:
         return first_day
     u = u01(key, n * 8 + _GAP)
-    gap = math.floor(math.log(u) / math.log1p(-p))
+    gap = math.floor(math.log(u) / log_q)
     if gap >= days:
         return NEVER
     d = first_day + int(gap)
     return d if d < days else NEVER
+
+
+@nb.njit(inline="always", cache=True)
+def _log_q(p: float) -> float:
+    return math.log1p(-p) if 0.0 < p < 1.0 else -1.0
 
 
 @nb.njit(inline="always", cache=True)
@@ -74,6 +81,32 @@ def _act_probability(b: int, i: int, joined: bool, region: int, b_rate: np.ndarr
             seen = 1.0
         p *= 1.0 - c_deter[c] * seen
     return p
+
+
+@nb.njit(inline="always", cache=True)
+def _set_rate(b, t, i, joined, r, mode_a, days, p_b, q_b, lq_b, b_rate, b_mult, b_chan,
+              traits, cov, c_det, c_cov, c_deter, c_learn, detections, acc_acts,
+              acc_reg_acts):
+    """Set behaviour b's daily act probability from day t on, and the probability that
+    an act is also recorded (detection x coverage, once the region has joined). Only
+    recorded acts are sampled; acts themselves are counted in expectation, exactly,
+    as differences of their probability."""
+    p = _act_probability(b, i, joined, r, b_rate, b_mult, b_chan, traits, cov, c_cov, c_deter,
+                         c_learn, detections)
+    d = 0.0
+    if joined:
+        c = b_chan[b]
+        d = c_det[c]
+        if c_cov[c] >= 0:
+            d *= cov[r, c_cov[c]]
+    if not mode_a and t < days:
+        # fixed point, so sums are exact and do not depend on the order of chunks
+        delta = np.int64(round(p * ACT_SCALE)) - np.int64(round(p_b[b] * ACT_SCALE))
+        acc_acts[t, b] += delta
+        acc_reg_acts[t, r, b] += delta
+    p_b[b] = p
+    q_b[b] = p * d
+    lq_b[b] = _log_q(q_b[b])
 
 
 @nb.njit(cache=True)
@@ -180,6 +213,12 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
     current = np.zeros(n_b, dtype=np.int64)
     next_b = np.empty(n_b, dtype=np.int64)
     p_b = np.zeros(n_b, dtype=np.float64)
+    q_b = np.zeros(n_b, dtype=np.float64)
+    active_b = np.zeros(n_b, dtype=np.bool_)
+    lq_b = np.zeros(n_b, dtype=np.float64)
+    lq_fp = np.zeros(n_c, dtype=np.float64)
+    for c in range(n_c):
+        lq_fp[c] = _log_q(c_fp_rate[c])
     fp_keys = np.empty(n_c, dtype=np.uint64)
     fp_counter = np.zeros(n_c, dtype=np.int64)
     fp_current = np.zeros(n_c, dtype=np.int64)
@@ -223,12 +262,15 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
             active = (b_segmask[b] >> sg) & 1
             if mode_a and c_mis[b_chan[b]] <= 0.0:
                 active = 0
+            active_b[b] = active != 0
+            p_b[b] = 0.0
+            q_b[b] = 0.0
+            lq_b[b] = 0.0
             if active:
-                p_b[b] = _act_probability(b, i, joined, r, b_rate, b_mult, b_chan, traits,
-                                          cov, c_cov, c_deter, c_learn, detections)
-            else:
-                p_b[b] = 0.0
-            next_b[b] = _schedule(keys[b], counter, current, b, p_b[b], 0, days)
+                _set_rate(b, 0, i, joined, r, mode_a, days, p_b, q_b, lq_b, b_rate, b_mult,
+                          b_chan, traits, cov, c_det, c_cov, c_deter, c_learn, detections,
+                          acc_acts, acc_reg_acts)
+            next_b[b] = _schedule(keys[b], counter, current, b, q_b[b], lq_b[b], 0, days)
         learned = False
         for c in range(n_c):
             fp_counter[c] = 0
@@ -236,7 +278,7 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
             if not mode_a and c_fp_kind[c] >= 0 and c_fp_rate[c] > 0.0:
                 fp_keys[c] = stream_key(seed64, stype, i, c_fp_stream[c])
                 next_fp[c] = _schedule(fp_keys[c], fp_counter, fp_current, c, c_fp_rate[c],
-                                       max(jd, 0), days)
+                                       lq_fp[c], max(jd, 0), days)
         repair_key = stream_key(seed64, stype, i, REPAIR_STREAM)
         while in_ptr < n_in and in_target[in_ptr] < i:
             in_ptr += 1
@@ -260,11 +302,12 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
             if not joined and t >= jd:
                 joined = True
                 for b in range(n_b):
-                    if p_b[b] > 0.0:
-                        p_b[b] = _act_probability(b, i, joined, r, b_rate, b_mult, b_chan,
-                                                  traits, cov, c_cov, c_deter, c_learn,
-                                                  detections)
-                        next_b[b] = _schedule(keys[b], counter, current, b, p_b[b], t, days)
+                    if active_b[b]:
+                        _set_rate(b, t, i, joined, r, mode_a, days, p_b, q_b, lq_b, b_rate,
+                                  b_mult, b_chan, traits, cov, c_det, c_cov, c_deter, c_learn,
+                                  detections, acc_acts, acc_reg_acts)
+                        next_b[b] = _schedule(keys[b], counter, current, b, q_b[b], lq_b[b], t,
+                                              days)
             # phase 1-3: acts, sensing, own records
             next_act = NEVER
             for b in range(n_b):
@@ -272,65 +315,60 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
                     if next_b[b] < next_act:
                         next_act = next_b[b]
                     continue
-                if not mode_a:
-                    acc_acts[t, b] += 1
-                    acc_reg_acts[r, b] += 1
+                # a recorded act (acts that no channel sees are not sampled)
                 n = current[b]
                 c = b_chan[b]
-                if joined:
-                    det = c_det[c]
-                    if c_cov[c] >= 0:
-                        det *= cov[r, c_cov[c]]
-                    if u01(keys[b], n * 8 + _DETECT) < det:
-                        # outcome: each in turn, given that none before it was chosen
-                        kind = o_kind[b_oe[b] - 1]
-                        u = u01(keys[b], n * 8 + _OUTCOME) if b_oe[b] - b_os[b] > 1 else 1.0
-                        for o in range(b_os[b], b_oe[b] - 1):
-                            p = o_prob[o] if o_trait[o] < 0 else traits[o_trait[o], i]
-                            if o_compl[o]:
-                                p = 1.0 - p
-                            if u < p:
-                                kind = o_kind[o]
-                                break
-                            u = (u - p) / (1.0 - p) if p < 1.0 else 0.5
-                        target = -1
-                        if c_mis[c] > 0.0 and u01(keys[b], n * 8 + _MISATTRIBUTE) < c_mis[c]:
-                            lo = pool_off[r]
-                            size = pool_off[r + 1] - lo
-                            if size > 1:
-                                me = np.searchsorted(pool[lo:lo + size], i)
-                                j = int(u01(keys[b], n * 8 + _TARGET) * (size - 1))
-                                if j >= me:
-                                    j += 1
-                                target = pool[lo + j]
-                        if target >= 0:
-                            if mode_a:
-                                m = box_n[0]
-                                if m < box_target.shape[0]:
-                                    box_target[m] = target
-                                    box_day[m] = t
-                                    box_kind[m] = kind
-                                    box_src[m] = i
-                                box_n[0] = m + 1
-                        elif not mode_a:
-                            overflow |= _push(t, kind, 0, i, i, st, fifo_day, fifo_kind,
-                                              fifo_flags, cap_mask, k_points, k_trig, k_tdays,
-                                              k_rafter, k_rprob, trig_a, trig_t, repair_key,
-                                              n_k, acc_rec, acc_false, led_on, led_day,
-                                              led_subj, led_kind, led_flags, led_doer, led_n)
-                        if c_learn[c] > 0.0:
-                            # own detections raise perceived coverage of this channel
-                            detections[c] += 1.0
-                            learned = True
-                            for b2 in range(n_b):
-                                if b_chan[b2] == c and p_b[b2] > 0.0:
-                                    p_b[b2] = _act_probability(
-                                        b2, i, joined, r, b_rate, b_mult, b_chan, traits, cov,
-                                        c_cov, c_deter, c_learn, detections)
-                                    if b2 != b:
-                                        next_b[b2] = _schedule(keys[b2], counter, current, b2,
-                                                               p_b[b2], t + 1, days)
-                next_b[b] = _schedule(keys[b], counter, current, b, p_b[b], t + 1, days)
+                # outcome: each in turn, given that none before it was chosen
+                kind = o_kind[b_oe[b] - 1]
+                u = u01(keys[b], n * 8 + _OUTCOME) if b_oe[b] - b_os[b] > 1 else 1.0
+                for o in range(b_os[b], b_oe[b] - 1):
+                    p = o_prob[o] if o_trait[o] < 0 else traits[o_trait[o], i]
+                    if o_compl[o]:
+                        p = 1.0 - p
+                    if u < p:
+                        kind = o_kind[o]
+                        break
+                    u = (u - p) / (1.0 - p) if p < 1.0 else 0.5
+                target = -1
+                if c_mis[c] > 0.0 and u01(keys[b], n * 8 + _MISATTRIBUTE) < c_mis[c]:
+                    lo = pool_off[r]
+                    size = pool_off[r + 1] - lo
+                    if size > 1:
+                        me = np.searchsorted(pool[lo:lo + size], i)
+                        j = int(u01(keys[b], n * 8 + _TARGET) * (size - 1))
+                        if j >= me:
+                            j += 1
+                        target = pool[lo + j]
+                if target >= 0:
+                    if mode_a:
+                        m = box_n[0]
+                        if m < box_target.shape[0]:
+                            box_target[m] = target
+                            box_day[m] = t
+                            box_kind[m] = kind
+                            box_src[m] = i
+                        box_n[0] = m + 1
+                elif not mode_a:
+                    overflow |= _push(t, kind, 0, i, i, st, fifo_day, fifo_kind,
+                                      fifo_flags, cap_mask, k_points, k_trig, k_tdays,
+                                      k_rafter, k_rprob, trig_a, trig_t, repair_key,
+                                      n_k, acc_rec, acc_false, led_on, led_day,
+                                      led_subj, led_kind, led_flags, led_doer, led_n)
+                if c_learn[c] > 0.0:
+                    # own detections raise perceived coverage of this channel
+                    detections[c] += 1.0
+                    learned = True
+                    for b2 in range(n_b):
+                        if b_chan[b2] == c and active_b[b2]:
+                            _set_rate(b2, t + 1, i, joined, r, mode_a, days, p_b, q_b,
+                                      lq_b, b_rate, b_mult, b_chan, traits, cov, c_det,
+                                      c_cov, c_deter, c_learn, detections, acc_acts,
+                                      acc_reg_acts)
+                            if b2 != b:
+                                next_b[b2] = _schedule(keys[b2], counter, current, b2,
+                                                       q_b[b2], lq_b[b2], t + 1, days)
+                next_b[b] = _schedule(keys[b], counter, current, b, q_b[b], lq_b[b], t + 1,
+                                      days)
                 if next_b[b] < next_act:
                     next_act = next_b[b]
             if learned:
@@ -349,7 +387,7 @@ def run_chunk(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one tight loop, on pur
                                           repair_key, n_k, acc_rec, acc_false, led_on, led_day,
                                           led_subj, led_kind, led_flags, led_doer, led_n)
                         next_fp[c] = _schedule(fp_keys[c], fp_counter, fp_current, c,
-                                               c_fp_rate[c], t + 1, days)
+                                               c_fp_rate[c], lq_fp[c], t + 1, days)
                 while in_ptr < n_in and in_target[in_ptr] == i and in_day[in_ptr] == t:
                     overflow |= _push(t, in_kind[in_ptr], in_flags[in_ptr], in_src[in_ptr],
                                       i, st, fifo_day, fifo_kind, fifo_flags, cap_mask,

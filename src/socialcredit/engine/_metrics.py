@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from socialcredit.engine._kernel import ACT_SCALE
 from socialcredit.engine._run import RunResult, TypeResult
 
 QUANTILES = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
@@ -104,7 +105,9 @@ def details(run: RunResult) -> dict[str, Any]:
             c["false"] += int(false[i])
         d["records_by_channel"] = by_channel
         d["misattributed_records"] = tr.n_misattributed
-        d["acts"] = dict(zip(plan.behaviours, tr.acc["acts"].sum(axis=0).tolist(), strict=True))
+        d["expected_acts"] = dict(zip(plan.behaviours, expected_acts(tr).sum(axis=0).tolist(),
+                                      strict=True))
+        reg_acts = np.cumsum(tr.acc["reg_acts"], axis=0).sum(axis=0) / ACT_SCALE
         reg_n = np.bincount(tr.region[_simulated(run, tname)].astype(np.int64),
                             minlength=len(policy.regions))
         d["regions"] = [
@@ -113,7 +116,7 @@ def details(run: RunResult) -> dict[str, Any]:
                 "subjects": int(reg_n[k]),
                 "coverage": dict(r.coverage),
                 "joins_day": r.joins_day,
-                "acts_per_subject": {b: _share(tr.acc["reg_acts"][k, j], reg_n[k])
+                "expected_acts_per_subject": {b: _share(reg_acts[k, j], reg_n[k])
                                      for j, b in enumerate(plan.behaviours)},
                 "listed_share": {name: _share(tr.acc["reg_list"][k, li], reg_n[k])
                                  for li, name in enumerate(plan.lists)},
@@ -131,6 +134,15 @@ def details(run: RunResult) -> dict[str, Any]:
             total[company.plan.grades.index(g)]
             for g in policy.companies.procurement_excluded_grades))
     return out
+
+
+def expected_acts(tr: TypeResult) -> np.ndarray:
+    """Expected acts per day and behaviour, summed over subjects: (days, behaviours).
+
+    The engine samples only acts that a channel records; acts themselves (seen or not,
+    which is how behaviour changes under watch) are counted exactly in expectation,
+    from each subject's daily act probability."""
+    return np.cumsum(tr.acc["acts"], axis=0) / ACT_SCALE
 
 
 def _simulated(run: RunResult, tname: str) -> np.ndarray:
@@ -225,8 +237,9 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
             if ks:
                 cols[f"{tname}_records_{c}"] = rec[:, ks].sum(axis=1)
                 cols[f"{tname}_false_records_{c}"] = false[:, ks].sum(axis=1)
+        acts = expected_acts(tr)
         for j, b in enumerate(plan.behaviours):
-            cols[f"{tname}_acts_{b}"] = tr.acc["acts"][:, j]
+            cols[f"{tname}_expected_acts_{b}"] = acts[:, j]
     for m, v in measures_in_force(run).items():
         cols[f"in_force_{m}"] = v
     for subject, v in published(run).items():

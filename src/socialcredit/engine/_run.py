@@ -251,7 +251,7 @@ class _Context:
             "wrong": z((d, s, nl), np.int64), "child": z((d, nl + 1), np.int64),
             "hist": z((d, p.n_bins), np.int32), "rec": z((d, nk), np.int64),
             "false": z((d, nk), np.int64), "acts": z((d, nb_), np.int64),
-            "reg_acts": z((nr, nb_), np.int64), "reg_list": z((nr, nl), np.int64),
+            "reg_acts": z((d, nr, nb_), np.int64), "reg_list": z((nr, nl), np.int64),
             "ever": z((s, nl), np.int64),
         }
 
@@ -336,6 +336,6 @@ _DUMMY_ACC: dict[str, np.ndarray] = {
     "wrong": np.zeros((0, 0, 0), np.int64), "child": np.zeros((0, 0), np.int64),
     "hist": np.zeros((0, 0), np.int32), "rec": np.zeros((0, 0), np.int64),
     "false": np.zeros((0, 0), np.int64), "acts": np.zeros((0, 0), np.int64),
-    "reg_acts": np.zeros((0, 0), np.int64), "reg_list": np.zeros((0, 0), np.int64),
+    "reg_acts": np.zeros((0, 0, 0), np.int64), "reg_list": np.zeros((0, 0), np.int64),
     "ever": np.zeros((0, 0), np.int64),
 }
