@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install install-test bench lint schema clean
+.PHONY: demo test install install-test browser bench lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,17 +24,26 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	$(BIN)/socialcredit simulate seed --population 1000000 --days 365 --seed 1 --out $(DEMO_OUT)
+	$(BIN)/socialcredit simulate seed --population 1000000 --days 365 --seed 1 --out $(DEMO_OUT) --report
 	@echo
 	@echo "The run is in $(DEMO_OUT)/:"
 	@echo "  summary.json     end-of-run statistics (shares of adults, companies)"
 	@echo "  details.json     sanctions in force, errors by channel, regions, disclosure"
 	@echo "  metrics.parquet  one row per day"
 	@echo "  run.json         the exact policy, seed, version and sizes"
+	@echo "  report.html      the report: open it in a browser (works offline)"
+	@echo
+	@echo "Report: $(abspath $(DEMO_OUT))/report.html"
 
-test: install-test
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser)
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium)
+
+test: install-test browser
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest
+	SOCIALCREDIT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks

@@ -94,6 +94,7 @@ def simulate(
     threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")] = None,
     chunk_size: Annotated[int, typer.Option(help="Subjects per chunk.")] = 1 << 16,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    report: Annotated[bool, typer.Option("--report", help="Also write report.html.")] = False,
 ) -> None:
     """Run a policy on a synthetic society and write the run directory."""
     from socialcredit.engine._output import prepare_out_dir, write_run
@@ -110,20 +111,58 @@ def simulate(
         n = policy.run.population if population is None else population
         d = policy.run.days if days is None else days
         try:
-            with _progress(quiet, n, d) as report:
+            with _progress(quiet, n, d) as on_progress:
                 run = run_sim(policy, n, d, seed, threads=threads, chunk_size=chunk_size,
-                              ledger=writer, progress=report)
+                              ledger=writer, progress=on_progress)
         finally:
             if writer is not None:
                 writer.close()
         files = write_run(run, out_dir, staging, path.read_text(encoding="utf-8"),
                           writer.rows if writer else None)
+        if report:
+            from socialcredit.report import write_report
+
+            files["report.html"] = write_report(out_dir)
     except SocialCreditError as exc:
         raise _fail(exc) from None
     rate = run.person_days / run.seconds / 1e6 if run.seconds else 0.0
     out.print(f"[green]done[/] {policy.meta.name}: {run.n_persons:,} persons x {run.days} days"
               f" in {run.seconds:.1f} s ({rate:,.1f} M person-days/s, {run.records:,} records)")
     out.print(f"results in [bold]{out_dir}[/]: " + ", ".join(sorted(files)), highlight=False)
+    if report:
+        out.print(f"report: {files['report.html']}", highlight=False, soft_wrap=True)
+
+
+@app.command(name="report")
+def report_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by simulate.")],
+) -> None:
+    """Write RUN_DIR/report.html: one file, opens offline, charts of what the system did."""
+    from socialcredit.report import write_report
+
+    try:
+        path = write_report(run_dir)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    out.print(f"report: {path}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_A RUN_B [...]",
+                                                   help="Runs on the same society.")],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path(
+        "compare.html"),
+) -> None:
+    """Compare runs side by side: the same charts overlaid and the key statistics with
+    their differences. Runs must share the society (seed, population, days)."""
+    from socialcredit.report import write_comparison
+
+    try:
+        path = write_comparison(list(run_dirs), out_file)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    out.print(f"comparison: {path}", highlight=False, soft_wrap=True)
 
 
 class _progress:

@@ -10,6 +10,7 @@ import numpy as np
 from socialcredit.engine._kernel import ACT_SCALE
 from socialcredit.engine._run import RunResult, TypeResult
 
+_PLURAL = {"person": "persons", "company": "companies"}
 QUANTILES = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
 
 
@@ -243,5 +244,5 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
     for m, v in measures_in_force(run).items():
         cols[f"in_force_{m}"] = v
     for subject, v in published(run).items():
-        cols[f"published_{subject}s"] = v
+        cols[f"published_{_PLURAL[subject]}"] = v
     return cols

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from socialcredit.policy._model import Behaviour, ListRule, Policy, Score
 
+_PLURAL = {"person": "persons", "company": "companies"}
+
 
 def _rate(r: float) -> str:
     if r <= 0:
@@ -61,7 +63,7 @@ def _list(x: ListRule) -> str:
             rep = (f" (credit repair: after {t.repair_after_days} days with probability"
                    f" {t.repair_probability:g})")
         cond.append(f"a {t.kind} record, for {t.days} days whatever the score{rep}")
-    text = f"- {x.name} ({x.type}list of {x.subject}s): " + " or ".join(cond)
+    text = f"- {x.name} ({x.type}list of {_PLURAL[x.subject]}): " + " or ".join(cond)
     if x.excludes:
         text += f", unless on {', '.join(x.excludes)}"
     if x.duration_days:
@@ -114,8 +116,8 @@ def explain(policy: Policy) -> str:
         out += ["", "SANCTIONS AND PRIVILEGES"]
         for me in policy.measures:
             rule = f"on {me.list}" if me.list else f"in grade {'/'.join(me.grades or [])}"
-            who = (f"children of {me.subject}s {rule}" if me.reaches == "children"
-                   else f"{me.subject}s {rule}")
+            who = (f"children of {_PLURAL[me.subject]} {rule}" if me.reaches == "children"
+                   else f"{_PLURAL[me.subject]} {rule}")
             basis = f" Legal basis: {me.legal_basis}." if me.legal_basis else ""
             out.append(f"- {me.type} {me.name}: applies to {who}.{basis}")
     if policy.companies.tax_multiplier or policy.companies.procurement_excluded_grades:

@@ -1,0 +1,311 @@
+"""The report's charts, as Vega-Lite specs built with Altair from daily aggregates.
+
+Every builder takes one run (a report) or several runs on one society (a comparison)
+and returns a `Chart` or None when the runs have nothing to show for it. With several
+runs, series keep their colour and runs are told apart by dash and a tooltip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import altair as alt
+
+from socialcredit.report._data import RunData
+
+WIDTH = 500
+HEIGHT = 210
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    section: str
+    title: str
+    caption: str
+    spec: dict[str, Any]
+
+
+def _round(v: float) -> float:
+    """Six significant digits: plenty for a chart, and a third of the bytes."""
+    return float(f"{v:.6g}")
+
+
+def _day_axis(runs: list[RunData]) -> alt.X:
+    last = max(r.days for r in runs) - 1
+    return alt.X("day:Q", title="day", scale=alt.Scale(domain=[0, max(last, 1)], nice=False))
+
+
+def _rows(runs: list[RunData], columns: Callable[[RunData], dict[str, list]],
+          scale: Callable[[RunData], float] | None = None) -> tuple[list[dict], list[str]]:
+    """Wide rows (one per run and day, one field per series) and the series, in order.
+
+    The chart folds them back into (series, value) in the browser: far fewer bytes than
+    one row per value."""
+    rows: list[dict[str, Any]] = []
+    order: list[str] = []
+    for run in runs:
+        div = scale(run) if scale else 1.0
+        cols = columns(run)
+        order += [k for k in cols if k not in order]
+        for day in range(run.days):
+            row: dict[str, Any] = {"day": day, "run": run.label}
+            for series, values in cols.items():
+                v = values[day] if day < len(values) else None
+                if v is not None:
+                    row[series] = _round(v / div)
+            rows.append(row)
+    return (rows if order else []), order
+
+
+def _lines(rows: list[dict], order: list[str], runs: list[RunData], y_title: str,
+           fmt: str = ",.0f", stacked: bool = False) -> dict[str, Any]:
+    many = len(runs) > 1
+    base = alt.Chart(alt.Data(values=rows)).transform_fold(order, as_=["series", "value"])
+    base = base.properties(width=WIDTH, height=HEIGHT)
+    enc: dict[str, Any] = {
+        "x": _day_axis(runs),
+        "y": alt.Y("value:Q", title=y_title, stack="zero" if stacked and not many else None,
+                   axis=alt.Axis(format=fmt)),
+        "color": alt.Color("series:N", title=None, sort=order, scale=alt.Scale(domain=order),
+                           legend=alt.Legend(orient="bottom", columns=3)),
+        "tooltip": [alt.Tooltip("run:N"), alt.Tooltip("series:N"), alt.Tooltip("day:Q"),
+                    alt.Tooltip("value:Q", format=fmt)],
+    }
+    if many:
+        enc["strokeDash"] = alt.StrokeDash("run:N", title="run",
+                                           legend=alt.Legend(orient="bottom"))
+    mark = base.mark_area(opacity=0.85) if stacked and not many else base.mark_line()
+    return mark.encode(**enc).to_dict()
+
+
+def _series_chart(key: str, section: str, title: str, caption: str, runs: list[RunData],
+                  columns: Callable[[RunData], dict[str, list]], y_title: str,
+                  fmt: str = ",.0f", stacked: bool = False,
+                  scale: Callable[[RunData], float] | None = None) -> Chart | None:
+    rows, order = _rows(runs, columns, scale)
+    if not rows:
+        return None
+    return Chart(key, section, title, caption, _lines(rows, order, runs, y_title, fmt, stacked))
+
+
+def _policy(run: RunData) -> dict[str, Any]:
+    return run.manifest["policy"]
+
+
+def _adults(run: RunData) -> float:
+    return max(float(run.manifest["adults"]), 1.0)
+
+
+def _companies(run: RunData) -> float:
+    return max(float(run.manifest["companies"]), 1.0)
+
+
+def score_bands(runs: list[RunData]) -> Chart | None:
+    rows = []
+    for run in runs:
+        cols = run.columns("person_score_")
+        if "p50" not in cols:
+            continue
+        for day in range(run.days):
+            rows.append({"day": day, "run": run.label,
+                         "p05": cols["p05"][day], "p25": cols["p25"][day],
+                         "p50": cols["p50"][day], "p75": cols["p75"][day],
+                         "p95": cols["p95"][day], "mean": cols["mean"][day]})
+    if not rows:
+        return None
+    base = alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT)
+    color = alt.Color("run:N", title="run", legend=alt.Legend(orient="bottom"))
+    outer = base.mark_area(opacity=0.18).encode(
+        x=_day_axis(runs), y=alt.Y("p05:Q", title="score",
+                                                 scale=alt.Scale(zero=False)),
+        y2="p95:Q", color=color)
+    inner = base.mark_area(opacity=0.35).encode(x="day:Q", y="p25:Q", y2="p75:Q", color=color)
+    median = base.mark_line().encode(
+        x="day:Q", y="p50:Q", color=color,
+        tooltip=["run:N", "day:Q", "p05:Q", "p25:Q", "p50:Q", "p75:Q", "p95:Q",
+                 alt.Tooltip("mean:Q", format=".1f")])
+    spec = alt.layer(outer, inner, median).to_dict()
+    return Chart("score_bands", "Scores", "Score distribution over time",
+                 "Adults' scores: the line is the median, the bands hold the middle 50% and"
+                 " 90%. Quantiles are exact, from a daily score histogram.", spec)
+
+
+def grade_shares(runs: list[RunData]) -> Chart | None:
+    return _series_chart(
+        "grade_shares", "Scores", "Grade shares",
+        "Share of adults in each grade, day by day.", runs,
+        lambda r: r.columns("person_grade_"), "share of adults", ".0%", stacked=True)
+
+
+def list_sizes(runs: list[RunData]) -> Chart | None:
+    return _series_chart(
+        "list_sizes", "Lists and sanctions", "Blacklist and redlist sizes",
+        "Adults on each list, as a share of all adults.", runs,
+        lambda r: r.columns("person_list_"), "share of adults", ".1%", scale=_adults)
+
+
+def _measures(run: RunData, kind: str) -> dict[str, list]:
+    names = {m["name"] for m in _policy(run)["measures"]
+             if m["type"] == kind and m["subject"] == "person"}
+    return {k: v for k, v in run.columns("in_force_").items() if k in names}
+
+
+def sanctions(runs: list[RunData]) -> Chart | None:
+    return _series_chart(
+        "sanctions", "Lists and sanctions", "Sanctions in force, by kind",
+        "People each sanction applies to on each day (children included for spillover"
+        " measures): flights, rail, hotels, schools...", runs,
+        lambda r: _measures(r, "sanction"), "people")
+
+
+def privileges(runs: list[RunData]) -> Chart | None:
+    return _series_chart(
+        "privileges", "Lists and sanctions", "Privileges granted",
+        "People each privilege applies to on each day.", runs,
+        lambda r: _measures(r, "privilege"), "people")
+
+
+def false_records(runs: list[RunData]) -> Chart | None:
+    def cols(r: RunData) -> dict[str, list]:
+        return {k: v for k, v in r.columns("person_false_records_").items() if any(v)}
+
+    return _series_chart(
+        "false_records", "Errors", "False records by channel",
+        "Records per day that are misattributed (recorded against the wrong person) or"
+        " false positives (about nobody's act).", runs, cols, "false records per day")
+
+
+def _black_lists(run: RunData) -> list[str]:
+    return [x["name"] for x in _policy(run)["lists"]
+            if x["type"] == "black" and x["subject"] == "person"]
+
+
+def wrongful(runs: list[RunData]) -> Chart | None:
+    return _series_chart(
+        "wrongful", "Errors", "Wrongfully listed people",
+        "People on a blacklist who would not be without their false records.", runs,
+        lambda r: {n: r.metrics[f"person_wrongful_{n}"] for n in _black_lists(r)
+                   if f"person_wrongful_{n}" in r.metrics}, "people")
+
+
+def wrongful_share(runs: list[RunData]) -> Chart | None:
+    def cols(r: RunData) -> dict[str, list]:
+        out = {}
+        for n in _black_lists(r):
+            listed = r.metrics.get(f"person_list_{n}")
+            wrong = r.metrics.get(f"person_wrongful_{n}")
+            if listed and wrong:
+                out[n] = [w / x if x else None for w, x in zip(wrong, listed, strict=True)]
+        return out
+
+    return _series_chart(
+        "wrongful_share", "Errors", "Wrongful share of each blacklist",
+        "Of the people on each blacklist, the share who are there because of false"
+        " records.", runs, cols, "share of the list", ".1%")
+
+
+def children(runs: list[RunData]) -> Chart | None:
+    def cols(r: RunData) -> dict[str, list]:
+        v = r.metrics.get("children_restricted")
+        return {"children restricted": v} if v else {}
+
+    return _series_chart(
+        "children", "Spillover", "Children restricted",
+        "Children whose guardian is on a list with a measure that reaches children"
+        " (school choice): they did nothing themselves.", runs, cols, "children")
+
+
+def cities(runs: list[RunData]) -> Chart | None:
+    rows = []
+    for run in runs:
+        person = run.details.get("person")
+        if not person:
+            continue
+        policy = _policy(run)
+        violations = {b["name"] for b in policy["behaviours"]
+                      if b["subject"] == "person" and b.get("kind") == "violation"}
+        black = _black_lists(run)
+        for reg in person["regions"]:
+            cov = next(iter(reg["coverage"].values()), 0.0)
+            acts = sum(v for b, v in reg["expected_acts_per_subject"].items()
+                       if b in violations)
+            listed = reg["listed_share"].get(black[0], 0.0) if black else 0.0
+            rows.append({"region": reg["region"], "coverage": cov,
+                         "violations": acts, "listed": listed, "run": run.label,
+                         "joins_day": reg["joins_day"]})
+    if not rows:
+        return None
+    spec = alt.Chart(alt.Data(values=rows)).mark_circle(opacity=0.8).encode(
+        x=alt.X("coverage:Q", title="camera coverage", axis=alt.Axis(format=".0%")),
+        y=alt.Y("violations:Q", title="violations per adult (expected, whole run)",
+                scale=alt.Scale(zero=False)),
+        size=alt.Size("listed:Q", title="blacklisted share", legend=alt.Legend(format=".1%",
+                                                                               orient="bottom")),
+        color=alt.Color("listed:Q", title="blacklisted share",
+                        scale=alt.Scale(scheme="orangered"), legend=None)
+        if len(runs) == 1 else alt.Color("run:N", legend=alt.Legend(orient="bottom")),
+        tooltip=["run:N", "region:N", alt.Tooltip("coverage:Q", format=".0%"),
+                 alt.Tooltip("violations:Q", format=".2f"),
+                 alt.Tooltip("listed:Q", format=".2%"), "joins_day:Q"],
+    ).properties(width=WIDTH, height=HEIGHT + 40).to_dict()
+    return Chart("cities", "By city", "Coverage, behaviour and listing by city",
+                 "Each dot is a city: watched people commit fewer violations (deterrence),"
+                 " yet more of what they do is recorded; dot size is the share blacklisted.",
+                 spec)
+
+
+def company_grades(runs: list[RunData]) -> Chart | None:
+    def cols(r: RunData) -> dict[str, list]:
+        grades = [g["name"] for g in (_policy(r).get("company_score") or {}).get("grades", [])]
+        return {g: r.metrics[f"company_grade_{g}"] for g in grades
+                if f"company_grade_{g}" in r.metrics}
+
+    return _series_chart("company_grades", "Companies", "Company grade shares",
+                         "Share of companies in each grade.", runs, cols,
+                         "share of companies", ".0%", stacked=True)
+
+
+def company_effects(runs: list[RunData]) -> Chart | None:
+    def cols(r: RunData) -> dict[str, list]:
+        out = {}
+        n = _companies(r)
+        if "company_procurement_excluded" in r.metrics:
+            out["excluded from procurement"] = [v / n for v in
+                                                r.metrics["company_procurement_excluded"]]
+        if "published_companies" in r.metrics:
+            out["published"] = [v / n for v in r.metrics["published_companies"]]
+        for k, v in r.columns("company_restaurant_grade_").items():
+            if k == "D":
+                out["restaurants in grade D"] = v
+        return out
+
+    return _series_chart("company_effects", "Companies",
+                         "Procurement exclusions, disclosure, restaurants",
+                         "Shares of companies excluded from public procurement and published,"
+                         " and the share of restaurants in grade D.", runs, cols,
+                         "share", ".1%")
+
+
+def tax(runs: list[RunData]) -> Chart | None:
+    def cols(r: RunData) -> dict[str, list]:
+        v = r.metrics.get("company_mean_tax_multiplier")
+        return {"mean tax multiplier": v} if v else {}
+
+    chart = _series_chart("tax", "Companies", "Mean tax multiplier",
+                          "The average company's tax rate relative to the standard rate,"
+                          " set by its grade.", runs, cols, "multiplier", ".3f")
+    if chart is not None:
+        chart.spec["encoding"]["y"]["scale"] = {"zero": False}
+    return chart
+
+
+BUILDERS = (score_bands, grade_shares, list_sizes, sanctions, privileges, false_records,
+            wrongful, wrongful_share, children, cities, company_grades, company_effects, tax)
+
+
+def build_charts(runs: list[RunData]) -> list[Chart]:
+    """Every chart the runs have data for, in reading order."""
+    return [c for b in BUILDERS if (c := b(runs)) is not None]
