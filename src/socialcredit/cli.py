@@ -198,6 +198,102 @@ class _progress:
             self.t0 = time.perf_counter()
 
 
+db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Bearer tokens for the service.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tokens_app, name="tokens")
+DbOpt = Annotated[str, typer.Option("--db", help="Database URL (sqlite:///FILE or"
+                                                  " postgresql://...).")]
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOpt = "sqlite:///socialcredit.db") -> None:
+    """Create or migrate the database schema (Alembic)."""
+    from socialcredit.service import upgrade
+
+    try:
+        upgrade(db)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    out.print(f"database at {db} is up to date", highlight=False)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help="recorder|gatekeeper|subject|reviewer|auditor|"
+                                           "admin")],
+    service: Annotated[str | None, typer.Option(help="For a gatekeeper: its service.")] = None,
+    subject: Annotated[str | None, typer.Option(help="For a subject: their id.")] = None,
+    db: DbOpt = "sqlite:///socialcredit.db",
+) -> None:
+    """Print a new bearer token (stored hashed; it cannot be shown again)."""
+    from socialcredit.service import create_token, make_engine, upgrade
+
+    try:
+        upgrade(db)
+        token = create_token(make_engine(db), role, service, subject)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    sys.stdout.write(token + "\n")
+
+
+@app.command()
+def serve(
+    policy_name: Annotated[str, typer.Option("--policy", help="Scenario or policy file.")] = (
+        "seed"),
+    db: DbOpt = "sqlite:///socialcredit.db",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    today: Annotated[str | None, typer.Option(
+        help="Evaluate the rules as of this date (YYYY-MM-DD), e.g. to replay a"
+             " simulated ledger; default: the current date.")] = None,
+) -> None:
+    """Run the HTTP service (JSON API under /v1, OpenAPI at /openapi.json)."""
+    import uvicorn
+
+    from socialcredit.service import create_app, upgrade
+
+    policy, _ = _resolve(policy_name)
+    try:
+        fixed = _date(today) if today else None
+        upgrade(db)
+        api = create_app(policy, db, (lambda: fixed) if fixed else None)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    out.print(f"serving policy {policy.meta.name!r} on http://{host}:{port} (database {db})",
+              highlight=False)
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def ingest(
+    ledger: Annotated[Path, typer.Argument(help="ledger.parquet from simulate --ledger")],
+    policy_name: Annotated[str, typer.Option("--policy", help="The run's policy.")] = "seed",
+    db: DbOpt = "sqlite:///socialcredit.db",
+    start: Annotated[str, typer.Option(help="The date of the run's day 0.")] = "2026-01-01",
+) -> None:
+    """Load a simulated ledger into the database (idempotent)."""
+    from socialcredit.service import ingest_ledger, upgrade
+    from socialcredit.service._rules import Rules
+
+    policy, _ = _resolve(policy_name)
+    try:
+        upgrade(db)
+        n = ingest_ledger(ledger, db, Rules(policy), _date(start))
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    out.print(f"ingested {n:,} records into {db}", highlight=False)
+
+
+def _date(text: str):  # noqa: ANN202
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise SocialCreditError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def main() -> None:
     """Entry point: run the app; user errors exit 2 without a traceback."""
     try:

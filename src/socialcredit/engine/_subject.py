@@ -34,16 +34,17 @@ class SubjectHistory:
     lists_without_false: list[frozenset[str]]
 
 
-def subject_history(plan: TypePlan, records: list[Record], days: int) -> SubjectHistory:
-    """Score one subject from its records over `days` days with the kernel's rules.
+@dataclass(frozen=True)
+class SubjectState:
+    """One subject's state on the last day of a horizon."""
 
-    >>> from socialcredit.engine import compile_policy
-    >>> from socialcredit.scenarios import load_scenario
-    >>> plan = compile_policy(load_scenario("reference"))["person"]
-    >>> h = subject_history(plan, [Record(0, "court_judgment_default")], 2)
-    >>> int(h.score[0]), sorted(h.lists[0])
-    (900, ['blacklist'])
-    """
+    score: int
+    grade: str
+    lists: frozenset[str]
+    lists_without_false: frozenset[str]
+
+
+def _run_one(plan: TypePlan, records: list[Record], days: int, history: bool):
     names = [k.name for k in plan.kinds]
     bad = sorted({r.kind for r in records} - set(names))
     if bad:
@@ -58,7 +59,7 @@ def subject_history(plan: TypePlan, records: list[Record], days: int) -> Subject
            np.array([names.index(r.kind) for r in recs], np.int64),
            np.zeros(len(recs), np.int64),
            np.array([0 if r.true else FALSE for r in recs], np.int64))
-    silent = _without_behaviours(plan)
+    silent = _without_behaviours(plan, keep_histogram=history)
     ctx = _Context(get_backend("cpu"), silent, 0, days, np.zeros(1, np.uint8),
                    np.zeros(1, np.int8), np.zeros((0, 1), np.float32),
                    np.zeros(1, np.int32), np.zeros(1, np.int64), np.array([0, 1], np.int64))
@@ -66,6 +67,33 @@ def subject_history(plan: TypePlan, records: list[Record], days: int) -> Subject
     final = {"score": np.empty(1, np.int32), "grade": np.empty(1, np.int8),
              "mask": np.empty(1, np.uint16), "tmask": np.empty(1, np.uint16)}
     ctx.score_chunk((0, 1), inc, acc, final, False)
+    return acc, final
+
+
+def subject_state(plan: TypePlan, records: list[Record], days: int) -> SubjectState:
+    """One subject's score, grade and lists on day `days - 1`, from its records, through
+    the simulator's own kernel (what the service asks for each subject)."""
+    _, final = _run_one(plan, records, days, history=False)
+    mask, tmask = int(final["mask"][0]), int(final["tmask"][0])
+    return SubjectState(
+        score=int(final["score"][0]), grade=plan.grades[int(final["grade"][0])],
+        lists=frozenset(n for li, n in enumerate(plan.lists) if (mask >> li) & 1),
+        lists_without_false=frozenset(n for li, n in enumerate(plan.lists)
+                                      if (tmask >> li) & 1),
+    )
+
+
+def subject_history(plan: TypePlan, records: list[Record], days: int) -> SubjectHistory:
+    """Score one subject from its records over `days` days with the kernel's rules.
+
+    >>> from socialcredit.engine import compile_policy
+    >>> from socialcredit.scenarios import load_scenario
+    >>> plan = compile_policy(load_scenario("reference"))["person"]
+    >>> h = subject_history(plan, [Record(0, "court_judgment_default")], 2)
+    >>> int(h.score[0]), sorted(h.lists[0])
+    (900, ['blacklist'])
+    """
+    acc, _ = _run_one(plan, records, days, history=True)
     score = np.argmax(np.cumsum(acc["hist"], axis=0), axis=1) + plan.hist_lo
     grade_idx = np.argmax(np.cumsum(acc["grade"][:, 0, :], axis=0), axis=1)
     on = np.cumsum(acc["list"][:, 0, :], axis=0) > 0
@@ -77,8 +105,11 @@ def subject_history(plan: TypePlan, records: list[Record], days: int) -> Subject
                           lists_without_false=true_lists)
 
 
-def _without_behaviours(plan: TypePlan) -> TypePlan:
+def _without_behaviours(plan: TypePlan, keep_histogram: bool) -> TypePlan:
     a = dict(plan.arrays)
     a["b_rate"] = np.zeros_like(a["b_rate"])
     a["c_fp_rate"] = np.zeros_like(a["c_fp_rate"])
-    return TypePlan(**{**plan.__dict__, "arrays": a})
+    scalars = dict(plan.scalars)
+    if not keep_histogram:  # the final state is exact without it; one bin is cheap
+        scalars["n_bins"] = 1
+    return TypePlan(**{**plan.__dict__, "arrays": a, "scalars": scalars})

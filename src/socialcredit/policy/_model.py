@@ -141,7 +141,9 @@ class Channel(_Strict):
     `misattribution` to another subject of the same type in the same region, drawn
     uniformly. Being watched deters: acts on this channel happen at their rate times
     (1 - deterrence * coverage). With `learning` > 0 a subject's own detections raise
-    their perceived coverage by that much each (experimental).
+    their perceived coverage by that much each (experimental). In the service, a record
+    from this channel with a confidence below `review_below_confidence` waits for a human
+    reviewer and counts only once confirmed.
     """
 
     detection: Probability = 1.0
@@ -152,6 +154,7 @@ class Channel(_Strict):
     learning: Rate = 0.0
     false_positive: FalsePositive | None = None
     automated: bool = False
+    review_below_confidence: Probability | None = None
     description: str = ""
 
 

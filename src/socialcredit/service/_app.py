@@ -1,0 +1,556 @@
+"""The HTTP service: the same rules as the simulator, over a real database.
+
+Authorities record, gatekeepers ask, subjects see their own file and appeal, the public
+sees what the policy discloses, and every access is audited. Subject access, appeal
+and audit have no switch: they are part of the service, not options of it.
+"""
+
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from socialcredit import __version__
+from socialcredit.policy import Policy
+from socialcredit.policy._explain import explain
+from socialcredit.service._db import appeals, audit, make_engine, records, subjects, tokens
+from socialcredit.service._rules import CountingRecord, Evaluation, Rules
+from socialcredit.service._tokens import hash_token
+
+MAX_BODY = 4 * 2**20
+ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
+
+
+# ---------------------------------------------------------------------------- models
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RecordIn(_In):
+    id: str = Field(min_length=1, max_length=128, pattern=ID,
+                    description="The client's key: sending the same id again is safe.")
+    subject: str = Field(min_length=1, max_length=64, pattern=ID)
+    kind: str = Field(min_length=1, max_length=64)
+    occurred_at: date | datetime
+    channel: str = Field(min_length=1, max_length=64)
+    evidence: str | None = Field(None, max_length=10_000)
+    confidence: float | None = Field(None, ge=0, le=1)
+
+    @property
+    def day(self) -> date:
+        return self.occurred_at.date() if isinstance(self.occurred_at, datetime) else (
+            self.occurred_at)
+
+
+class RecordBatchIn(_In):
+    records: list[RecordIn] = Field(min_length=1, max_length=10_000)
+
+
+class GuardianIn(_In):
+    guardian: str = Field(min_length=1, max_length=64, pattern=ID)
+
+
+class CheckIn(_In):
+    subject: str = Field(min_length=1, max_length=64, pattern=ID)
+    service: str = Field(min_length=1, max_length=64)
+
+
+class AppealIn(_In):
+    record: str = Field(min_length=1, max_length=128, pattern=ID)
+    statement: str = Field(min_length=1, max_length=10_000)
+
+
+class DecisionIn(_In):
+    upheld: bool
+    note: str = Field(min_length=1, max_length=10_000)
+
+
+class ReviewIn(_In):
+    confirmed: bool
+    note: str = Field("", max_length=10_000)
+
+
+# ---------------------------------------------------------------------------- actors
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    role: str
+    service: str | None = None
+    subject: str | None = None
+
+
+ANONYMOUS = Actor("anonymous", "public")
+
+
+class _BodyLimit:
+    """Refuse bodies over MAX_BODY with 413, before they are read into memory."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await _too_large(send, self.limit)
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"request body over {self.limit} bytes")
+            return message
+
+        return await self.app(scope, limited, send)
+
+
+async def _too_large(send: Callable, limit: int) -> None:
+    body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# ---------------------------------------------------------------------------- the app
+def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = None) -> FastAPI:
+    """The service for `policy` over the database at `db_url` (already migrated).
+
+    `today` gives the date the rules are evaluated at (default: the UTC date); a fixed
+    one replays a simulated ledger."""
+    rules = Rules(policy)
+    engine = make_engine(db_url)
+    clock = today or (lambda: datetime.now(UTC).date())
+    app = FastAPI(title="socialcredit service", version=__version__,
+                  description="The policy's rules over a real database, with subject access,"
+                              " appeal and audit that cannot be switched off.",
+                  openapi_url="/openapi.json")
+    app.state.rules, app.state.engine = rules, engine
+    app.add_middleware(_BodyLimit, limit=MAX_BODY)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "malformed JSON: " + "; ".join(
+                str(e.get("ctx", {}).get("error", e["msg"])) for e in errors)}, status_code=400)
+        return JSONResponse({"detail": [{"loc": list(e["loc"]), "msg": e["msg"],
+                                         "type": e["type"]} for e in errors]},
+                            status_code=422)
+
+    def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+        if authorization is None:
+            return ANONYMOUS
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "use 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(tokens).where(
+                tokens.c.token_hash == hash_token(token.strip()))).first()
+        if row is None:
+            raise HTTPException(401, "unknown or revoked token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return Actor(f"token:{row.id}", row.role, row.service, row.subject_id)
+
+    def require(*roles: str) -> Callable[[Actor], Actor]:
+        def dep(who: Annotated[Actor, Depends(actor)]) -> Actor:
+            if who is ANONYMOUS:
+                raise HTTPException(401, f"this needs a token of role {' or '.join(roles)}",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            if who.role not in (*roles, "admin"):
+                raise HTTPException(403, f"a {who.role} token cannot do this; it needs"
+                                         f" {' or '.join(roles)}")
+            return who
+        return dep
+
+    def log(conn: sa.Connection, who: Actor, action: str, subject: str | None,
+            detail: dict | None = None, reason: str | None = None) -> None:
+        conn.execute(audit.insert().values(
+            at=datetime.now(UTC), actor=who.id, role=who.role, action=action,
+            subject_id=subject, detail=json.dumps(detail) if detail else None, reason=reason))
+
+    def counting(conn: sa.Connection, subject: str) -> list[CountingRecord]:
+        rows = conn.execute(sa.select(records.c.id, records.c.kind, records.c.occurred_on)
+                            .where(records.c.subject_id == subject,
+                                   records.c.status == "active")).all()
+        return [CountingRecord(r.id, r.kind, r.occurred_on) for r in rows]
+
+    def evaluate(conn: sa.Connection, subject: str) -> tuple[Any, Evaluation]:
+        row = conn.execute(sa.select(subjects).where(subjects.c.id == subject)).first()
+        if row is None:
+            raise HTTPException(404, f"no subject {subject!r}")
+        now = clock()
+        guardian = None
+        if row.guardian_id is not None:
+            g = conn.execute(sa.select(subjects).where(subjects.c.id == row.guardian_id)).one()
+            guardian = rules.evaluate(g.type, counting(conn, g.id), now)
+            return row, rules.evaluate("child", [], now, guardian)
+        return row, rules.evaluate(row.type, counting(conn, subject), now)
+
+    def own_or(who: Actor, subject: str) -> None:
+        if who.role == "subject" and who.subject != subject:
+            raise HTTPException(403, "a subject token sees only its own file")
+
+    # -------------------------------------------------------------- records
+    def validate_record(r: RecordIn, index: int | None = None) -> list[dict]:
+        loc = ["body"] + (["records", index] if index is not None else [])
+        errs = []
+        if r.kind not in rules.kind_type:
+            errs.append({"loc": [*loc, "kind"], "type": "unknown_kind",
+                         "msg": f"unknown kind {r.kind!r}; kinds of this policy are"
+                                f" {sorted(rules.kind_type)}"})
+        elif r.channel != rules.kind_channel[r.kind]:
+            errs.append({"loc": [*loc, "channel"], "type": "wrong_channel",
+                         "msg": f"{r.kind} records come from channel"
+                                f" {rules.kind_channel[r.kind]!r}, not {r.channel!r}"})
+        if r.day > clock():
+            errs.append({"loc": [*loc, "occurred_at"], "type": "future",
+                         "msg": f"occurred_at {r.day} is in the future"})
+        return errs
+
+    def store(conn: sa.Connection, r: RecordIn, who: Actor) -> tuple[dict, bool]:
+        stype = rules.kind_type[r.kind]
+        now = datetime.now(UTC)
+        ins = _insert(conn)
+        conn.execute(ins(subjects).values(id=r.subject, type=stype, created_at=now)
+                     .on_conflict_do_nothing())
+        sub = conn.execute(sa.select(subjects.c.type, subjects.c.guardian_id)
+                           .where(subjects.c.id == r.subject)).one()
+        if sub.type != stype or sub.guardian_id is not None:
+            raise HTTPException(422, [{"loc": ["body", "subject"], "type": "wrong_subject",
+                                       "msg": f"{r.subject!r} is a {sub.type}"
+                                              f"{' child' if sub.guardian_id else ''};"
+                                              f" {r.kind} records are about {stype}s"}])
+        status = "pending" if rules.needs_review(r.kind, r.confidence) else "active"
+        values = {"id": r.id, "subject_id": r.subject, "kind": r.kind, "channel": r.channel,
+                  "occurred_on": r.day, "evidence": r.evidence, "confidence": r.confidence,
+                  "status": status, "recorded_at": now, "recorded_by": who.id,
+                  "policy_version": rules.version}
+        created = conn.execute(ins(records).values(**values).on_conflict_do_nothing()
+                               .returning(records.c.id)).first() is not None
+        row = conn.execute(sa.select(records).where(records.c.id == r.id)).one()
+        if not created:
+            same = (row.subject_id, row.kind, row.channel, row.occurred_on, row.evidence,
+                    row.confidence) == (r.subject, r.kind, r.channel, r.day, r.evidence,
+                                        r.confidence)
+            if not same:
+                raise HTTPException(409, f"record {r.id!r} exists with other content;"
+                                         " record ids are the client's keys")
+        return _record_out(row, rules), created
+
+    @app.post("/v1/records", status_code=201, tags=["records"])
+    def post_record(body: RecordIn, request: Request,
+                    who: Annotated[Actor, Depends(require("recorder"))]) -> JSONResponse:
+        """Record one act against a subject (created on its first record). Safe to retry:
+        the same id returns 200 and the stored record."""
+        errs = validate_record(body)
+        if errs:
+            raise HTTPException(422, errs)
+        with engine.begin() as conn:
+            out, created = store(conn, body, who)
+            log(conn, who, "record" if created else "record_retry", body.subject,
+                {"record": body.id, "kind": body.kind}, request.headers.get("x-purpose"))
+        return JSONResponse(out, status_code=201 if created else 200)
+
+    @app.post("/v1/records/batch", tags=["records"])
+    def post_records(body: RecordBatchIn, request: Request,
+                     who: Annotated[Actor, Depends(require("recorder"))]) -> dict:
+        """Bulk ingest: all records or none (422 names each bad record and field)."""
+        errs = [e for i, r in enumerate(body.records) for e in validate_record(r, i)]
+        if errs:
+            raise HTTPException(422, errs)
+        created = 0
+        with engine.begin() as conn:
+            for r in body.records:
+                created += store(conn, r, who)[1]
+            log(conn, who, "record_batch", None, {"records": len(body.records),
+                                                  "created": created},
+                request.headers.get("x-purpose"))
+        return {"created": created, "existing": len(body.records) - created,
+                "policy_version": rules.version}
+
+    @app.put("/v1/subjects/{subject}/guardian", tags=["subjects"])
+    def put_guardian(subject: str, body: GuardianIn,
+                     who: Annotated[Actor, Depends(require("recorder"))]) -> dict:
+        """Link a child to its guardian (the child is created if new)."""
+        with engine.begin() as conn:
+            g = conn.execute(sa.select(subjects).where(subjects.c.id == body.guardian)).first()
+            if g is None or g.type != "person" or g.guardian_id is not None:
+                raise HTTPException(422, [{"loc": ["body", "guardian"], "type": "bad_guardian",
+                                           "msg": f"{body.guardian!r} is not a known adult"}])
+            if conn.execute(sa.select(records.c.id).where(records.c.subject_id == subject)
+                            .limit(1)).first():
+                raise HTTPException(422, f"{subject!r} has records of its own: not a child")
+            _insert(conn)
+            conn.execute(_insert(conn)(subjects).values(
+                id=subject, type="person", guardian_id=body.guardian,
+                created_at=datetime.now(UTC)).on_conflict_do_nothing())
+            conn.execute(subjects.update().where(subjects.c.id == subject)
+                         .values(guardian_id=body.guardian))
+            log(conn, who, "guardian_link", subject, {"guardian": body.guardian})
+        return {"subject": subject, "guardian": body.guardian}
+
+    # -------------------------------------------------------------- subjects
+    @app.get("/v1/subjects/{subject}", tags=["subjects"])
+    def get_subject(subject: str, request: Request,
+                    who: Annotated[Actor, Depends(require("subject", "reviewer",
+                                                          "auditor"))]) -> dict:
+        """Score, grade, lists, and the sanctions and privileges in force, each with the
+        rule behind it."""
+        own_or(who, subject)
+        with engine.begin() as conn:
+            row, ev = evaluate(conn, subject)
+            log(conn, who, "view_subject", subject, None, request.headers.get("x-purpose"))
+        return {"subject": subject, "type": "child" if row.guardian_id else row.type,
+                "guardian": row.guardian_id, "as_of": clock().isoformat(),
+                "score": ev.score, "grade": ev.grade, "lists": ev.lists,
+                "measures": ev.measures, "policy_version": rules.version}
+
+    @app.get("/v1/subjects/{subject}/file", tags=["subjects"])
+    def get_file(subject: str, request: Request,
+                 who: Annotated[Actor, Depends(require("subject", "reviewer",
+                                                       "auditor"))]) -> dict:
+        """Every record (points, channel, status, when it stops counting) and who has
+        looked at this file and when."""
+        own_or(who, subject)
+        with engine.begin() as conn:
+            row = conn.execute(sa.select(subjects).where(subjects.c.id == subject)).first()
+            if row is None:
+                raise HTTPException(404, f"no subject {subject!r}")
+            recs = conn.execute(sa.select(records).where(records.c.subject_id == subject)
+                                .order_by(records.c.occurred_on, records.c.id)).all()
+            looks = conn.execute(sa.select(audit.c.at, audit.c.actor, audit.c.role,
+                                           audit.c.action, audit.c.reason)
+                                 .where(audit.c.subject_id == subject,
+                                        audit.c.action.in_(("view_subject", "view_file",
+                                                            "check")))
+                                 .order_by(audit.c.id)).all()
+            log(conn, who, "view_file", subject, None, request.headers.get("x-purpose"))
+        return {"subject": subject, "as_of": clock().isoformat(),
+                "records": [_record_out(r, rules, clock()) for r in recs],
+                "accesses": [{"at": a.at.isoformat(), "who": a.actor, "role": a.role,
+                              "what": a.action, "why": a.reason} for a in looks],
+                "policy_version": rules.version}
+
+    # -------------------------------------------------------------- checks
+    def one_check(conn: sa.Connection, who: Actor, c: CheckIn, reason: str | None) -> dict:
+        if who.role == "gatekeeper" and c.service != who.service:
+            raise HTTPException(403, f"this gatekeeper token is for {who.service!r},"
+                                     f" not {c.service!r}")
+        if c.service not in rules.services:
+            raise HTTPException(422, [{"loc": ["body", "service"], "type": "unknown_service",
+                                       "msg": f"unknown service {c.service!r}; services of"
+                                              f" this policy are {rules.services}"}])
+        _, ev = evaluate(conn, c.subject)
+        decision = rules.check(ev, c.service)
+        log(conn, who, "check", c.subject, {"service": c.service, **decision},
+            reason or f"gatekeeper check for {c.service}")
+        return {"subject": c.subject, "service": c.service, **decision,
+                "policy_version": rules.version}
+
+    @app.post("/v1/checks", tags=["checks"])
+    def post_checks(body: CheckIn | list[CheckIn], request: Request,
+                    who: Annotated[Actor, Depends(require("gatekeeper"))]) -> dict:
+        """Allow or deny: {allowed, rule, legal_basis, policy_version}. Never the score or
+        the records. A list of checks returns {results: [...]}."""
+        reason = request.headers.get("x-purpose")
+        with engine.begin() as conn:
+            if isinstance(body, list):
+                if len(body) > 10_000:
+                    raise HTTPException(422, "at most 10,000 checks per request")
+                return {"results": [one_check(conn, who, c, reason) for c in body]}
+            return one_check(conn, who, body, reason)
+
+    # -------------------------------------------------------------- appeals and review
+    @app.post("/v1/appeals", status_code=201, tags=["appeals"])
+    def post_appeal(body: AppealIn, who: Annotated[Actor, Depends(require("subject"))]) -> dict:
+        """A subject contests one of their own records."""
+        with engine.begin() as conn:
+            rec = conn.execute(sa.select(records).where(records.c.id == body.record)).first()
+            if rec is None or (who.role == "subject" and rec.subject_id != who.subject):
+                raise HTTPException(404, f"no record {body.record!r} in your file")
+            if rec.status in ("voided", "rejected"):
+                raise HTTPException(409, f"record {body.record!r} no longer counts")
+            aid = conn.execute(appeals.insert().values(
+                record_id=rec.id, subject_id=rec.subject_id, statement=body.statement,
+                status="open", opened_at=datetime.now(UTC), policy_version=rules.version)
+            ).inserted_primary_key[0]
+            log(conn, who, "appeal", rec.subject_id, {"appeal": aid, "record": rec.id})
+        return {"id": aid, "record": body.record, "status": "open",
+                "policy_version": rules.version}
+
+    @app.post("/v1/appeals/{appeal_id}/decision", tags=["appeals"])
+    def decide(appeal_id: int, body: DecisionIn,
+               who: Annotated[Actor, Depends(require("reviewer"))]) -> dict:
+        """Uphold (the record is voided; score, lists and sanctions change in the same
+        transaction) or reject an appeal."""
+        with engine.begin() as conn:
+            ap = conn.execute(sa.select(appeals).where(appeals.c.id == appeal_id)
+                              .with_for_update()).first()
+            if ap is None:
+                raise HTTPException(404, f"no appeal {appeal_id}")
+            if ap.status != "open":
+                raise HTTPException(409, f"appeal {appeal_id} is already {ap.status}")
+            conn.execute(appeals.update().where(appeals.c.id == appeal_id).values(
+                status="upheld" if body.upheld else "rejected", decided_at=datetime.now(UTC),
+                decided_by=who.id, note=body.note))
+            if body.upheld:
+                conn.execute(records.update().where(records.c.id == ap.record_id)
+                             .values(status="voided"))
+            _, ev = evaluate(conn, ap.subject_id)
+            log(conn, who, "appeal_decision", ap.subject_id,
+                {"appeal": appeal_id, "upheld": body.upheld, "record": ap.record_id})
+        return {"id": appeal_id, "status": "upheld" if body.upheld else "rejected",
+                "record": ap.record_id, "score": ev.score, "lists": ev.lists,
+                "policy_version": rules.version}
+
+    @app.get("/v1/review/queue", tags=["appeals"])
+    def queue(who: Annotated[Actor, Depends(require("reviewer"))]) -> dict:
+        """Records waiting for human confirmation, and open appeals."""
+        with engine.begin() as conn:
+            pend = conn.execute(sa.select(records).where(records.c.status == "pending")
+                                .order_by(records.c.recorded_at).limit(500)).all()
+            open_ = conn.execute(sa.select(appeals).where(appeals.c.status == "open")
+                                 .order_by(appeals.c.opened_at).limit(500)).all()
+            log(conn, who, "view_queue", None)
+        return {"pending_records": [_record_out(r, rules) for r in pend],
+                "open_appeals": [{"id": a.id, "record": a.record_id, "subject": a.subject_id,
+                                  "statement": a.statement,
+                                  "opened_at": a.opened_at.isoformat()} for a in open_]}
+
+    @app.post("/v1/records/{record_id}/review", tags=["appeals"])
+    def review(record_id: str, body: ReviewIn,
+               who: Annotated[Actor, Depends(require("reviewer"))]) -> dict:
+        """Confirm (it counts from now on) or reject a record that waits for review."""
+        with engine.begin() as conn:
+            rec = conn.execute(sa.select(records).where(records.c.id == record_id)).first()
+            if rec is None:
+                raise HTTPException(404, f"no record {record_id!r}")
+            if rec.status != "pending":
+                raise HTTPException(409, f"record {record_id!r} is {rec.status}, not pending")
+            status = "active" if body.confirmed else "rejected"
+            conn.execute(records.update().where(records.c.id == record_id)
+                         .values(status=status))
+            log(conn, who, "review", rec.subject_id, {"record": record_id, "status": status},
+                body.note or None)
+        return {"record": record_id, "status": status}
+
+    # -------------------------------------------------------------- public and audit
+    @app.get("/v1/public/list", tags=["public"])
+    def public_list(q: Annotated[str, Query(max_length=64)] = "",
+                    page: Annotated[int, Query(ge=1)] = 1,
+                    per_page: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+        """What the policy discloses (e.g. blacklisted persons, grade-D companies).
+        Searchable by subject id; paginated."""
+        rows = _disclosed(engine, rules, clock(), q)
+        start = (page - 1) * per_page
+        return {"total": len(rows), "page": page, "per_page": per_page,
+                "items": rows[start:start + per_page], "policy_version": rules.version}
+
+    @app.get("/v1/public/policy", tags=["public"])
+    def public_policy() -> dict:
+        """The policy in force, as data and in plain words."""
+        return {"policy_version": rules.version, "explained": explain(policy),
+                "policy": policy.model_dump(mode="json")}
+
+    @app.get("/v1/audit", tags=["audit"])
+    def get_audit(who: Annotated[Actor, Depends(require("auditor"))],
+                  subject: str | None = None,
+                  action: str | None = None,
+                  page: Annotated[int, Query(ge=1)] = 1,
+                  per_page: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
+        """Every access: who, whom, what, when and why."""
+        with engine.begin() as conn:
+            sel = sa.select(audit).order_by(audit.c.id.desc())
+            if subject:
+                sel = sel.where(audit.c.subject_id == subject)
+            if action:
+                sel = sel.where(audit.c.action == action)
+            rows = conn.execute(sel.offset((page - 1) * per_page).limit(per_page)).all()
+            log(conn, who, "view_audit", subject)
+        return {"page": page, "items": [
+            {"id": r.id, "at": r.at.isoformat(), "who": r.actor, "role": r.role,
+             "what": r.action, "whom": r.subject_id,
+             "detail": json.loads(r.detail) if r.detail else None, "why": r.reason}
+            for r in rows]}
+
+    @app.get("/v1/health", tags=["public"])
+    def health() -> dict:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return {"status": "ok", "policy_version": rules.version,
+                "database": engine.dialect.name}
+
+    return app
+
+
+def _insert(conn: sa.Connection) -> Callable:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING on SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _record_out(row: Any, rules: Rules, today: date | None = None) -> dict[str, Any]:
+    points = rules.kind_points.get(row.kind, 0)
+    stype = rules.kind_type.get(row.kind)
+    until = row.occurred_on + timedelta(days=rules.window(stype) - 1) if stype else None
+    status = row.status
+    if status == "active" and today is not None and until is not None and until < today:
+        status = "expired"
+    return {"id": row.id, "subject": row.subject_id, "kind": row.kind, "channel": row.channel,
+            "occurred_at": row.occurred_on.isoformat(), "points": points, "status": status,
+            "counts_until": until.isoformat() if until else None,
+            "confidence": row.confidence, "evidence": row.evidence,
+            "recorded_at": row.recorded_at.isoformat(), "policy_version": row.policy_version}
+
+
+def _disclosed(engine: sa.Engine, rules: Rules, today: date, q: str) -> list[dict]:
+    """Subjects the policy publishes today. Only subjects with a counting record in the
+    policy's horizon can be listed or graded away from the base, so only they are
+    evaluated."""
+    policy = rules.policy
+    out = []
+    with engine.connect() as conn:
+        for stype in rules.plans:
+            rules_here = [d for d in policy.disclosure if d.subject == stype]
+            if not rules_here:
+                continue
+            start = today - timedelta(days=rules.horizon(stype))
+            sel = (sa.select(records.c.subject_id, records.c.id, records.c.kind,
+                             records.c.occurred_on)
+                   .join(subjects, subjects.c.id == records.c.subject_id)
+                   .where(subjects.c.type == stype, records.c.status == "active",
+                          records.c.occurred_on > start, records.c.occurred_on <= today)
+                   .order_by(records.c.subject_id))
+            if q:
+                sel = sel.where(records.c.subject_id.contains(q, autoescape=True))
+            by_subject: dict[str, list[CountingRecord]] = {}
+            for r in conn.execute(sel):
+                by_subject.setdefault(r.subject_id, []).append(
+                    CountingRecord(r.id, r.kind, r.occurred_on))
+            for sid, recs in by_subject.items():
+                ev = rules.evaluate(stype, recs, today)
+                reasons = [f"on {x['name']}: {x['rule']}" for x in ev.lists
+                           if any(d.list == x["name"] for d in rules_here)]
+                if any(d.grades and ev.grade in d.grades for d in rules_here):
+                    reasons.append(f"grade {ev.grade}")
+                if reasons:
+                    out.append({"subject": sid, "type": stype, "grade": ev.grade,
+                                "lists": [x["name"] for x in ev.lists], "why": reasons})
+    return out
+

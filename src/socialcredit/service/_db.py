@@ -1,0 +1,140 @@
+"""The service's database: SQLAlchemy Core tables, engines, and migrations.
+
+SQLite (a file in WAL mode) is the default; PostgreSQL is used through `--db
+postgresql://...`. The schema is created and changed only by Alembic migrations
+(`socialcredit db upgrade`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from socialcredit.errors import SocialCreditError
+
+DEFAULT_DB = "sqlite:///socialcredit.db"
+
+metadata = sa.MetaData()
+
+subjects = sa.Table(
+    "subjects", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),  # person | company
+    sa.Column("guardian_id", sa.String(64), sa.ForeignKey("subjects.id"), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("id", sa.String(128), primary_key=True),  # the client's key
+    sa.Column("subject_id", sa.String(64), sa.ForeignKey("subjects.id"), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(64), nullable=False),
+    sa.Column("occurred_on", sa.Date, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=True),
+    sa.Column("confidence", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # active | pending | voided | rejected
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_by", sa.String(64), nullable=False),
+    sa.Column("policy_version", sa.String(128), nullable=False),
+    sa.Index("ix_records_subject_day", "subject_id", "occurred_on"),
+    sa.Index("ix_records_status", "status"),
+)
+
+tokens = sa.Table(
+    "tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("service", sa.String(64), nullable=True),
+    sa.Column("subject_id", sa.String(64), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+appeals = sa.Table(
+    "appeals", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("record_id", sa.String(128), sa.ForeignKey("records.id"), nullable=False),
+    sa.Column("subject_id", sa.String(64), sa.ForeignKey("subjects.id"), nullable=False),
+    sa.Column("statement", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | upheld | rejected
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("policy_version", sa.String(128), nullable=False),
+    sa.Index("ix_appeals_status", "status"),
+)
+
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),  # token:<id> or anonymous
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Index("ix_audit_subject", "subject_id", "at"),
+)
+
+
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+def make_engine(url: str) -> sa.Engine:
+    """The engine for `url`, one per URL and process (one connection pool); SQLite files
+    get WAL mode, foreign keys and a busy timeout."""
+    if url not in _ENGINES:
+        _ENGINES[url] = _new_engine(url)
+    return _ENGINES[url]
+
+
+def dispose_engines(url: str | None = None) -> None:
+    """Close the pooled connections of one URL's engine, or of all of them."""
+    for key in [url] if url else list(_ENGINES):
+        engine = _ENGINES.pop(key, None)
+        if engine is not None:
+            engine.dispose()
+
+
+def _new_engine(url: str) -> sa.Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise SocialCreditError(f"--db {url!r}: not a usable database URL ({exc})") from None
+    if engine.dialect.name == "sqlite":
+        db_file = engine.url.database
+        if db_file and db_file != ":memory:":
+            Path(db_file).parent.mkdir(parents=True, exist_ok=True)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record):  # noqa: ANN001
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+def upgrade(url: str) -> None:
+    """Apply every migration to the database at `url` (`socialcredit db upgrade`)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    cfg.attributes["engine"] = make_engine(url)
+    try:
+        command.upgrade(cfg, "head")
+    except sa.exc.OperationalError as exc:
+        raise SocialCreditError(f"--db: cannot reach or migrate the database ({exc.orig})") \
+            from None
