@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
+import jinja2
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from socialcredit import __version__
@@ -493,7 +494,138 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         return {"status": "ok", "policy_version": rules.version,
                 "database": engine.dialect.name}
 
+    # -------------------------------------------------------------- pages
+    def page_actor(request: Request) -> Actor | None:
+        token = request.cookies.get("sc_token")
+        if not token:
+            return None
+        try:
+            return actor(f"Bearer {token}")
+        except HTTPException:
+            return None
+
+    def page(name: str, request: Request, who: Actor | None, status: int = 200,
+             **ctx: Any) -> HTMLResponse:
+        html = _PAGES.get_template(name).render(
+            who=who, policy_version=rules.version, flash=request.query_params.get("flash"),
+            error=ctx.pop("error", None), title=ctx.pop("title", name.split(".")[0]), **ctx)
+        return HTMLResponse(html, status_code=status)
+
+    def page_guard(request: Request, *roles: str) -> Actor:
+        who = page_actor(request)
+        if who is None or who.role not in (*roles, "admin"):
+            raise _LoginNeeded
+        return who
+
+    @app.exception_handler(_LoginNeeded)
+    async def _to_login(_request: Request, _exc: Exception) -> RedirectResponse:
+        return RedirectResponse("/login?flash=Please+log+in+with+a+suitable+token", 303)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/public", 303)
+
+    @app.get("/public", include_in_schema=False, response_class=HTMLResponse)
+    def public_page(request: Request, q: str = "", page_no: int = Query(1, alias="page")):
+        data = public_list(q=q[:64], page=max(page_no, 1), per_page=50)
+        pages = max(1, -(-data["total"] // 50))
+        return page("public.html.j2", request, page_actor(request), title="Public list",
+                    q=q, page=data["page"], pages=pages, total=data["total"],
+                    items=data["items"])
+
+    @app.get("/login", include_in_schema=False, response_class=HTMLResponse)
+    def login_page(request: Request):
+        return page("login.html.j2", request, page_actor(request), title="Log in")
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, token: Annotated[str, Form(max_length=200)]):
+        try:
+            who = actor(f"Bearer {token.strip()}")
+        except HTTPException:
+            return page("login.html.j2", request, None, 401, title="Log in",
+                        error="Unknown token.")
+        target = {"subject": "/me", "reviewer": "/review", "auditor": "/audit-log",
+                  "admin": "/review"}.get(who.role, "/public")
+        resp = RedirectResponse(target, 303)
+        resp.set_cookie("sc_token", token.strip(), httponly=True, samesite="strict")
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    def logout() -> RedirectResponse:
+        resp = RedirectResponse("/public?flash=Logged+out", 303)
+        resp.delete_cookie("sc_token")
+        return resp
+
+    @app.get("/me", include_in_schema=False, response_class=HTMLResponse)
+    def me_page(request: Request):
+        who = page_guard(request, "subject")
+        try:
+            state = get_subject(who.subject, request, who)
+            file = get_file(who.subject, request, who)
+        except HTTPException as exc:
+            return page("public.html.j2", request, who, exc.status_code, title="My file",
+                        error="There is no file about you yet.", q="", page=1, pages=1,
+                        total=0, items=[])
+        return page("me.html.j2", request, who, title="My file", state=state, file=file)
+
+    @app.post("/me/appeal", include_in_schema=False)
+    def me_appeal(request: Request, record: Annotated[str, Form(max_length=128)],
+                  statement: Annotated[str, Form(max_length=10_000)]):
+        who = page_guard(request, "subject")
+        try:
+            out = post_appeal(AppealIn(record=record, statement=statement), who)
+        except (HTTPException, ValueError) as exc:
+            return RedirectResponse(f"/me?flash=Appeal+not+opened:+{_q(str(exc))}", 303)
+        return RedirectResponse(f"/me?flash=Appeal+{out['id']}+opened+on+{_q(record)}", 303)
+
+    @app.get("/review", include_in_schema=False, response_class=HTMLResponse)
+    def review_page(request: Request):
+        who = page_guard(request, "reviewer")
+        return page("review.html.j2", request, who, title="Review queue", queue=queue(who))
+
+    @app.post("/review/appeals/{appeal_id}", include_in_schema=False)
+    def review_appeal(request: Request, appeal_id: int,
+                      upheld: Annotated[str, Form(pattern="^(true|false)$")],
+                      note: Annotated[str, Form(max_length=10_000)]):
+        who = page_guard(request, "reviewer")
+        try:
+            out = decide(appeal_id, DecisionIn(upheld=upheld == "true", note=note), who)
+        except (HTTPException, ValueError) as exc:
+            return RedirectResponse(f"/review?flash=Not+decided:+{_q(str(exc))}", 303)
+        return RedirectResponse(f"/review?flash=Appeal+{appeal_id}+{out['status']}", 303)
+
+    @app.post("/review/records/{record_id}", include_in_schema=False)
+    def review_record(request: Request, record_id: str,
+                      confirmed: Annotated[str, Form(pattern="^(true|false)$")]):
+        who = page_guard(request, "reviewer")
+        try:
+            out = review(record_id, ReviewIn(confirmed=confirmed == "true"), who)
+        except (HTTPException, ValueError) as exc:
+            return RedirectResponse(f"/review?flash=Not+reviewed:+{_q(str(exc))}", 303)
+        return RedirectResponse(f"/review?flash=Record+{_q(record_id)}+{out['status']}", 303)
+
+    @app.get("/audit-log", include_in_schema=False, response_class=HTMLResponse)
+    def audit_page(request: Request, subject: str = ""):
+        who = page_guard(request, "auditor")
+        data = get_audit(who, subject=subject[:64] or None, action=None, page=1, per_page=500)
+        return page("audit.html.j2", request, who, title="Audit log", items=data["items"],
+                    subject=subject)
+
     return app
+
+
+class _LoginNeeded(Exception):
+    """A page needs a token of another role: send the reader to the login page."""
+
+
+_PAGES = jinja2.Environment(loader=jinja2.PackageLoader("socialcredit.service", "templates"),
+                            autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def _q(text: str) -> str:
+    from urllib.parse import quote_plus
+
+    return quote_plus(text[:200])
 
 
 def _insert(conn: sa.Connection) -> Callable:
