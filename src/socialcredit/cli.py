@@ -247,22 +247,30 @@ def serve(
     today: Annotated[str | None, typer.Option(
         help="Evaluate the rules as of this date (YYYY-MM-DD), e.g. to replay a"
              " simulated ledger; default: the current date.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64,
+                                         help="Server processes (one per core).")] = 1,
 ) -> None:
     """Run the HTTP service (JSON API under /v1, OpenAPI at /openapi.json)."""
+    import os
+
     import uvicorn
 
-    from socialcredit.service import create_app, upgrade
+    from socialcredit.service import upgrade
 
-    policy, _ = _resolve(policy_name)
+    policy, path = _resolve(policy_name)
     try:
-        fixed = _date(today) if today else None
+        if today:
+            _date(today)
         upgrade(db)
-        api = create_app(policy, db, (lambda: fixed) if fixed else None)
     except SocialCreditError as exc:
         raise _fail(exc) from None
-    out.print(f"serving policy {policy.meta.name!r} on http://{host}:{port} (database {db})",
-              highlight=False)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # the processes build the app from these (uvicorn starts workers from an import path)
+    os.environ.update({"SOCIALCREDIT_POLICY": str(path), "SOCIALCREDIT_DB": db,
+                       "SOCIALCREDIT_TODAY": today or ""})
+    out.print(f"serving policy {policy.meta.name!r} on http://{host}:{port} (database {db},"
+              f" {workers} worker{'s' if workers > 1 else ''})", highlight=False)
+    uvicorn.run("socialcredit.service._app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning")
 
 
 @app.command()

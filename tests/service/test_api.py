@@ -192,6 +192,19 @@ def test_children_inherit_spillover_from_their_guardian(svc):
     check = svc.client.post("/v1/checks", headers=svc.h("school"),
                             json={"subject": "kid", "service": "school_choice"}).json()
     assert check["allowed"] is False
+    svc.record("v1", "bob", "volunteering")
+    svc.client.put("/v1/subjects/kid3/guardian", headers=svc.h("recorder"),
+                   json={"guardian": "bob"})
+    asked = [{"subject": k, "service": "school_choice"} for k in ("kid", "kid3", "kid")]
+    batch = svc.client.post("/v1/checks", headers=svc.h("school"), json=asked).json()
+    singles = [svc.client.post("/v1/checks", headers=svc.h("school"), json=c).json()
+               for c in asked]
+    assert batch["results"] == singles  # one rule path, one subject or many
+    assert [x["allowed"] for x in singles] == [False, True, False]
+    missing = svc.client.post("/v1/checks", headers=svc.h("school"),
+                              json=[*asked, {"subject": "ghost", "service": "school_choice"}])
+    assert missing.status_code == 404
+    assert "ghost" in missing.text
     bad = svc.client.put("/v1/subjects/kid2/guardian", headers=svc.h("recorder"),
                          json={"guardian": "nobody"})
     assert bad.status_code == 422

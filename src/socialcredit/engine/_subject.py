@@ -44,43 +44,62 @@ class SubjectState:
     lists_without_false: frozenset[str]
 
 
-def _run_one(plan: TypePlan, records: list[Record], days: int, history: bool):
-    names = [k.name for k in plan.kinds]
-    bad = sorted({r.kind for r in records} - set(names))
-    if bad:
-        raise PolicyError(f"unknown record kind(s) {bad}; this policy's {plan.type_name}"
-                          f" kinds are {names}")
-    recs = sorted(records, key=lambda r: r.day)
-    if any(not 0 <= r.day < days for r in recs):
-        raise PolicyError(f"record days must lie in [0, {days})")
-    if len(recs) >= FIFO_CAPACITY:
-        raise PolicyError(f"at most {FIFO_CAPACITY - 1} records per subject")
-    inc = (np.zeros(len(recs), np.int64), np.array([r.day for r in recs], np.int64),
-           np.array([names.index(r.kind) for r in recs], np.int64),
-           np.zeros(len(recs), np.int64),
-           np.array([0 if r.true else FALSE for r in recs], np.int64))
+def _run_many(plan: TypePlan, per_subject: list[list[Record]], days: int, history: bool):
+    """Run the kernel over several subjects at once, each with its given records (no
+    behaviour is sampled): the simulator's batch path, fed from outside."""
+    names = {k.name: i for i, k in enumerate(plan.kinds)}
+    n = len(per_subject)
+    target, day, kind, flags = [], [], [], []
+    for s_idx, recs in enumerate(per_subject):
+        if len(recs) >= FIFO_CAPACITY:
+            raise PolicyError(f"at most {FIFO_CAPACITY - 1} records per subject")
+        for r in sorted(recs, key=lambda r: r.day):
+            k = names.get(r.kind)
+            if k is None:
+                raise PolicyError(f"unknown record kind(s) [{r.kind!r}]; this policy's"
+                                  f" {plan.type_name} kinds are {list(names)}")
+            if not 0 <= r.day < days:
+                raise PolicyError(f"record days must lie in [0, {days})")
+            target.append(s_idx)
+            day.append(r.day)
+            kind.append(k)
+            flags.append(0 if r.true else FALSE)
+    inc = (np.asarray(target, np.int64), np.asarray(day, np.int64),
+           np.asarray(kind, np.int64), np.zeros(len(target), np.int64),
+           np.asarray(flags, np.int64))
     silent = _without_behaviours(plan, keep_histogram=history)
-    ctx = _Context(get_backend("cpu"), silent, 0, days, np.zeros(1, np.uint8),
-                   np.zeros(1, np.int8), np.zeros((0, 1), np.float32),
-                   np.zeros(1, np.int32), np.zeros(1, np.int64), np.array([0, 1], np.int64))
+    ctx = _Context(get_backend("cpu"), silent, 0, days, np.zeros(n, np.uint8),
+                   np.zeros(n, np.int8), np.zeros((0, n), np.float32),
+                   np.zeros(n, np.int32), np.arange(n, dtype=np.int64),
+                   np.array([0, n], np.int64))
     acc = ctx.new_accumulators()
-    final = {"score": np.empty(1, np.int32), "grade": np.empty(1, np.int8),
-             "mask": np.empty(1, np.uint16), "tmask": np.empty(1, np.uint16)}
-    ctx.score_chunk((0, 1), inc, acc, final, False)
+    final = {"score": np.empty(n, np.int32), "grade": np.empty(n, np.int8),
+             "mask": np.empty(n, np.uint16), "tmask": np.empty(n, np.uint16)}
+    if n:
+        ctx.score_chunk((0, n), inc, acc, final, False)
     return acc, final
+
+
+def subject_states(plan: TypePlan, per_subject: list[list[Record]],
+                   days: int) -> list[SubjectState]:
+    """Many subjects' states on day `days - 1` in one kernel call (the service's batch
+    checks): the same rules, and the same code, as `subject_state` and the simulator."""
+    _, final = _run_many(plan, per_subject, days, history=False)
+    out = []
+    for i in range(len(per_subject)):
+        mask, tmask = int(final["mask"][i]), int(final["tmask"][i])
+        out.append(SubjectState(
+            score=int(final["score"][i]), grade=plan.grades[int(final["grade"][i])],
+            lists=frozenset(n for li, n in enumerate(plan.lists) if (mask >> li) & 1),
+            lists_without_false=frozenset(n for li, n in enumerate(plan.lists)
+                                          if (tmask >> li) & 1)))
+    return out
 
 
 def subject_state(plan: TypePlan, records: list[Record], days: int) -> SubjectState:
     """One subject's score, grade and lists on day `days - 1`, from its records, through
     the simulator's own kernel (what the service asks for each subject)."""
-    _, final = _run_one(plan, records, days, history=False)
-    mask, tmask = int(final["mask"][0]), int(final["tmask"][0])
-    return SubjectState(
-        score=int(final["score"][0]), grade=plan.grades[int(final["grade"][0])],
-        lists=frozenset(n for li, n in enumerate(plan.lists) if (mask >> li) & 1),
-        lists_without_false=frozenset(n for li, n in enumerate(plan.lists)
-                                      if (tmask >> li) & 1),
-    )
+    return subject_states(plan, [records], days)[0]
 
 
 def subject_history(plan: TypePlan, records: list[Record], days: int) -> SubjectHistory:
@@ -93,7 +112,7 @@ def subject_history(plan: TypePlan, records: list[Record], days: int) -> Subject
     >>> int(h.score[0]), sorted(h.lists[0])
     (900, ['blacklist'])
     """
-    acc, _ = _run_one(plan, records, days, history=True)
+    acc, _ = _run_many(plan, [records], days, history=True)
     score = np.argmax(np.cumsum(acc["hist"], axis=0), axis=1) + plan.hist_lo
     grade_idx = np.argmax(np.cumsum(acc["grade"][:, 0, :], axis=0), axis=1)
     on = np.cumsum(acc["list"][:, 0, :], axis=0) > 0

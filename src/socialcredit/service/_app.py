@@ -200,6 +200,46 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             return row, rules.evaluate("child", [], now, guardian)
         return row, rules.evaluate(row.type, counting(conn, subject), now)
 
+    def evaluate_many(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
+        """Evaluations of many subjects: one query for their records, one kernel call
+        per subject type (the simulator's batch path)."""
+        rows = {}
+        for part in _chunks(sorted(set(ids)), 5000):
+            rows.update({r.id: r for r in conn.execute(
+                sa.select(subjects).where(subjects.c.id.in_(part)))})
+        missing = sorted(set(ids) - set(rows))
+        if missing:
+            raise HTTPException(404, f"no subject {missing[0]!r}"
+                                     + (f" (and {len(missing) - 1} more)" if len(missing) > 1
+                                        else ""))
+        guardian_ids = {r.guardian_id for r in rows.values() if r.guardian_id}
+        for part in _chunks(sorted(guardian_ids - set(rows)), 5000):
+            rows.update({r.id: r for r in conn.execute(
+                sa.select(subjects).where(subjects.c.id.in_(part)))})
+        now = clock()
+        scored = [sid for sid, r in rows.items() if r.guardian_id is None]
+        recs: dict[str, list[CountingRecord]] = {sid: [] for sid in scored}
+        oldest = now - timedelta(days=max(rules.horizon(t) for t in rules.plans))
+        for part in _chunks(scored, 5000):
+            for r in conn.execute(sa.select(records.c.subject_id, records.c.id,
+                                            records.c.kind, records.c.occurred_on)
+                                  .where(records.c.subject_id.in_(part),
+                                         records.c.status == "active",
+                                         records.c.occurred_on >= oldest)):
+                recs[r.subject_id].append(CountingRecord(r.id, r.kind, r.occurred_on))
+        out: dict[str, Evaluation] = {}
+        for stype in rules.plans:
+            group = [sid for sid in scored if rows[sid].type == stype]
+            for sid, ev in zip(group, rules.evaluate_many(stype, [recs[s] for s in group],
+                                                          now), strict=True):
+                out[sid] = ev
+        kids = [sid for sid, r in rows.items() if r.guardian_id is not None]
+        for sid, ev in zip(kids, rules.evaluate_many(
+                "child", [[] for _ in kids], now,
+                [out[rows[k].guardian_id] for k in kids]), strict=True):
+            out[sid] = ev
+        return out
+
     def own_or(who: Actor, subject: str) -> None:
         if who.role == "subject" and who.subject != subject:
             raise HTTPException(403, "a subject token sees only its own file")
@@ -361,6 +401,32 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         return {"subject": c.subject, "service": c.service, **decision,
                 "policy_version": rules.version}
 
+    def batch_checks(conn: sa.Connection, who: Actor, body: list[CheckIn],
+                     reason: str | None) -> list[dict]:
+        for c in body:
+            if who.role == "gatekeeper" and c.service != who.service:
+                raise HTTPException(403, f"this gatekeeper token is for {who.service!r},"
+                                         f" not {c.service!r}")
+            if c.service not in rules.services:
+                raise HTTPException(422, [{"loc": ["body", "service"],
+                                           "type": "unknown_service",
+                                           "msg": f"unknown service {c.service!r}; services"
+                                                  f" of this policy are {rules.services}"}])
+        evs = evaluate_many(conn, [c.subject for c in body])
+        now = datetime.now(UTC)
+        out, logs = [], []
+        for c in body:
+            decision = rules.check(evs[c.subject], c.service)
+            out.append({"subject": c.subject, "service": c.service, **decision,
+                        "policy_version": rules.version})
+            logs.append({"at": now, "actor": who.id, "role": who.role, "action": "check",
+                         "subject_id": c.subject,
+                         "detail": json.dumps({"service": c.service, **decision}),
+                         "reason": reason or f"gatekeeper check for {c.service}"})
+        if logs:
+            conn.execute(audit.insert(), logs)
+        return out
+
     @app.post("/v1/checks", tags=["checks"])
     def post_checks(body: CheckIn | list[CheckIn], request: Request,
                     who: Annotated[Actor, Depends(require("gatekeeper"))]) -> dict:
@@ -371,7 +437,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             if isinstance(body, list):
                 if len(body) > 10_000:
                     raise HTTPException(422, "at most 10,000 checks per request")
-                return {"results": [one_check(conn, who, c, reason) for c in body]}
+                return {"results": batch_checks(conn, who, body, reason)}
             return one_check(conn, who, body, reason)
 
     # -------------------------------------------------------------- appeals and review
@@ -626,6 +692,23 @@ def _q(text: str) -> str:
     from urllib.parse import quote_plus
 
     return quote_plus(text[:200])
+
+
+def app_from_env() -> FastAPI:
+    """The app `socialcredit serve` runs, configured by SOCIALCREDIT_POLICY (a policy
+    file), SOCIALCREDIT_DB and SOCIALCREDIT_TODAY (optional YYYY-MM-DD)."""
+    import os
+
+    from socialcredit.policy import load_policy
+
+    policy = load_policy(os.environ["SOCIALCREDIT_POLICY"])
+    fixed = os.environ.get("SOCIALCREDIT_TODAY")
+    day = date.fromisoformat(fixed) if fixed else None
+    return create_app(policy, os.environ["SOCIALCREDIT_DB"], (lambda: day) if day else None)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _insert(conn: sa.Connection) -> Callable:

@@ -39,7 +39,7 @@ records = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("recorded_by", sa.String(64), nullable=False),
     sa.Column("policy_version", sa.String(128), nullable=False),
-    sa.Index("ix_records_subject_day", "subject_id", "occurred_on"),
+    sa.Index("ix_records_subject_status_day", "subject_id", "status", "occurred_on"),
     sa.Index("ix_records_status", "status"),
 )
 

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from socialcredit.engine._plan import compile_policy
-from socialcredit.engine._subject import Record, subject_state
+from socialcredit.engine._subject import Record, subject_states
 from socialcredit.policy import Policy
 
 
@@ -72,21 +72,32 @@ class Rules:
     def evaluate(self, subject_type: str, recs: list[CountingRecord], today: date,
                  guardian: Evaluation | None = None) -> Evaluation:
         """The subject's state today from the records that count (active, not voided)."""
+        return self.evaluate_many(subject_type, [recs], today, [guardian])[0]
+
+    def evaluate_many(self, subject_type: str, recs: list[list[CountingRecord]],
+                      today: date, guardians: list[Evaluation | None] | None = None,
+                      ) -> list[Evaluation]:
+        """Several subjects of one type at once, in one kernel call."""
+        guardians = guardians or [None] * len(recs)
         if subject_type not in self.plans:  # children are not scored
-            ev = Evaluation(subject_type, None, None)
+            evs = [Evaluation(subject_type, None, None) for _ in recs]
         else:
-            start = today - timedelta(days=self.horizon(subject_type))
-            recs = [r for r in recs if start < r.on <= today]
-            first = min([r.on for r in recs], default=today)
-            days = (today - first).days + 1
-            st = subject_state(self.plans[subject_type],
-                               [Record((r.on - first).days, r.kind) for r in recs], days)
-            ev = Evaluation(subject_type, st.score, st.grade)
-            for name in sorted(st.lists, key=list(self.lists).index):
-                ev.lists.append({"name": name, "type": self.lists[name].type,
-                                 "rule": self._why(name, st.score, recs, today)})
-        ev.measures = self._measures(ev, guardian)
-        return ev
+            horizon = self.horizon(subject_type)
+            first = today - timedelta(days=horizon - 1)
+            kept = [[r for r in rs if first <= r.on <= today] for rs in recs]
+            states = subject_states(self.plans[subject_type],
+                                    [[Record((r.on - first).days, r.kind) for r in rs]
+                                     for rs in kept], horizon)
+            evs = []
+            for st, rs in zip(states, kept, strict=True):
+                ev = Evaluation(subject_type, st.score, st.grade)
+                for name in sorted(st.lists, key=list(self.lists).index):
+                    ev.lists.append({"name": name, "type": self.lists[name].type,
+                                     "rule": self._why(name, st.score, rs, today)})
+                evs.append(ev)
+        for ev, g in zip(evs, guardians, strict=True):
+            ev.measures = self._measures(ev, g)
+        return evs
 
     def _why(self, name: str, score: int, recs: list[CountingRecord], today: date) -> str:
         rule = self.lists[name]
