@@ -104,7 +104,8 @@ def main() -> None:
         lats.sort()
         p99 = lats[int(0.99 * len(lats)) - 1]
         print(f"single checks (8 client threads, {len(lats):,} requests):"
-              f" {len(lats) / wall:,.0f}/s, median {statistics.median(lats) * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms")
+              f" {len(lats) / wall:,.0f}/s, median {statistics.median(lats) * 1000:.2f} ms,"
+              f" p99 {p99 * 1000:.2f} ms")
         batch = [{"subject": f"p{adults[i * 104729 % len(adults)]}", "service": "flight"}
                  for i in range(1000)]
         with httpx.Client(base_url=base, headers=h, timeout=300) as c:
