@@ -429,7 +429,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
 
     @app.post("/v1/checks", tags=["checks"])
     def post_checks(body: CheckIn | list[CheckIn], request: Request,
-                    who: Annotated[Actor, Depends(require("gatekeeper"))]) -> dict:
+                    who: Annotated[Actor, Depends(require("gatekeeper"))]) -> JSONResponse:
         """Allow or deny: {allowed, rule, legal_basis, policy_version}. Never the score or
         the records. A list of checks returns {results: [...]}."""
         reason = request.headers.get("x-purpose")
@@ -437,8 +437,10 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             if isinstance(body, list):
                 if len(body) > 10_000:
                     raise HTTPException(422, "at most 10,000 checks per request")
-                return {"results": batch_checks(conn, who, body, reason)}
-            return one_check(conn, who, body, reason)
+                out = {"results": batch_checks(conn, who, body, reason)}
+            else:
+                out = one_check(conn, who, body, reason)
+        return JSONResponse(out)  # plain dicts of str/bool: no need for jsonable_encoder
 
     # -------------------------------------------------------------- appeals and review
     @app.post("/v1/appeals", status_code=201, tags=["appeals"])
