@@ -47,7 +47,9 @@ def free_port() -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--persons", type=int, default=100_000)
-    ap.add_argument("--db", default=None, help="default: a SQLite file in a temp folder")
+    ap.add_argument("--db", default=None,
+                    help="default: a SQLite file in a temp folder; give PostgreSQL a database"
+                         " of its own (the benchmark creates its tables there)")
     ap.add_argument("--checks", type=int, default=4000)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn processes")
     args = ap.parse_args()
