@@ -24,7 +24,7 @@ def test_no_operation_answers_with_a_server_error(tmp_path):
     assert len(operations) >= 14
     for op in operations:
         @given(case=op.as_strategy())
-        @settings(max_examples=30, deadline=None, database=None,
+        @settings(max_examples=80, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         def fuzz(case):
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import jinja2
 import sqlalchemy as sa
-from fastapi import Depends, FastAPI, Form, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from socialcredit import __version__
 from socialcredit.policy import Policy
 from socialcredit.policy._explain import explain
-from socialcredit.service._db import appeals, audit, make_engine, records, subjects, tokens
+from socialcredit.service._db import (
+    appeals,
+    audit,
+    make_engine,
+    records,
+    subject_states,
+    subjects,
+    tokens,
+)
 from socialcredit.service._rules import CountingRecord, Evaluation, Rules
 from socialcredit.service._tokens import hash_token
 
@@ -218,15 +226,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 sa.select(subjects).where(subjects.c.id.in_(part)))})
         now = clock()
         scored = [sid for sid, r in rows.items() if r.guardian_id is None]
-        recs: dict[str, list[CountingRecord]] = {sid: [] for sid in scored}
         oldest = now - timedelta(days=max(rules.horizon(t) for t in rules.plans))
-        for part in _chunks(scored, 5000):
-            for r in conn.execute(sa.select(records.c.subject_id, records.c.id,
-                                            records.c.kind, records.c.occurred_on)
-                                  .where(records.c.subject_id.in_(part),
-                                         records.c.status == "active",
-                                         records.c.occurred_on >= oldest)):
-                recs[r.subject_id].append(CountingRecord(r.id, r.kind, r.occurred_on))
+        recs = {sid: [] for sid in scored} | _counting_many(conn, scored, oldest)
         out: dict[str, Evaluation] = {}
         for stype in rules.plans:
             group = [sid for sid in scored if rows[sid].type == stype]
@@ -239,6 +240,64 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 [out[rows[k].guardian_id] for k in kids]), strict=True):
             out[sid] = ev
         return out
+
+    def refresh(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
+        """Recompute and store the states of scored subjects (in the caller's
+        transaction, so a write and its state change land together)."""
+        evs = evaluate_many(conn, ids)
+        now = clock()
+        kinds = {}
+        for part in _chunks(sorted(set(ids)), 5000):
+            kinds.update(dict(conn.execute(sa.select(subjects.c.id, subjects.c.type).where(
+                subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all()))
+        if not kinds:
+            return evs
+        recs = _counting_many(conn, list(kinds), now - timedelta(days=max(
+            rules.horizon(t) for t in rules.plans)))
+        rows = [{"subject_id": sid, "score": evs[sid].score, "grade": evs[sid].grade,
+                 "lists": ",".join(sorted(evs[sid].list_names)), "computed_for": now,
+                 "valid_until": rules.stable_until(kinds[sid], recs.get(sid, []), now),
+                 "policy_version": rules.version} for sid in kinds]
+        ins = _insert(conn)(subject_states)
+        conn.execute(ins.on_conflict_do_update(
+            index_elements=[subject_states.c.subject_id],
+            set_={c: ins.excluded[c] for c in ("score", "grade", "lists", "computed_for",
+                                               "valid_until", "policy_version")}), rows)
+        return evs
+
+    def current(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
+        """Evaluations for checks: from stored states where they still hold, recomputed
+        (and stored) where they do not."""
+        now = clock()
+        subj, states = {}, {}
+        for part in _chunks(sorted(set(ids)), 5000):
+            subj.update({r.id: r for r in conn.execute(
+                sa.select(subjects.c.id, subjects.c.type, subjects.c.guardian_id)
+                .where(subjects.c.id.in_(part)))})
+        missing = sorted(set(ids) - set(subj))
+        if missing:
+            raise HTTPException(404, f"no subject {missing[0]!r}"
+                                     + (f" (and {len(missing) - 1} more)" if len(missing) > 1
+                                        else ""))
+        scored = {r.guardian_id if r.guardian_id else r.id for r in subj.values()}
+        for part in _chunks(sorted(scored), 5000):
+            states.update({r.subject_id: r for r in conn.execute(
+                sa.select(subject_states).where(subject_states.c.subject_id.in_(part)))})
+        stale = [sid for sid in scored if sid not in states
+                 or states[sid].policy_version != rules.version
+                 or not states[sid].computed_for <= now <= states[sid].valid_until]
+        out = refresh(conn, stale) if stale else {}
+        for sid in scored:
+            if sid not in out:
+                st = states[sid]
+                stype = subj[sid].type if sid in subj else "person"
+                out[sid] = rules.from_state(stype, st.score, st.grade,
+                                            [n for n in st.lists.split(",") if n])
+        result = {}
+        for sid, r in subj.items():
+            result[sid] = (rules.from_state("child", None, None, [], out[r.guardian_id])
+                           if r.guardian_id else out[sid])
+        return result
 
     def own_or(who: Actor, subject: str) -> None:
         if who.role == "subject" and who.subject != subject:
@@ -301,6 +360,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             raise HTTPException(422, errs)
         with engine.begin() as conn:
             out, created = store(conn, body, who)
+            if created:
+                refresh(conn, [body.subject])
             log(conn, who, "record" if created else "record_retry", body.subject,
                 {"record": body.id, "kind": body.kind}, request.headers.get("x-purpose"))
         return JSONResponse(out, status_code=201 if created else 200)
@@ -316,6 +377,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         with engine.begin() as conn:
             for r in body.records:
                 created += store(conn, r, who)[1]
+            refresh(conn, sorted({r.subject for r in body.records}))
             log(conn, who, "record_batch", None, {"records": len(body.records),
                                                   "created": created},
                 request.headers.get("x-purpose"))
@@ -394,7 +456,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             raise HTTPException(422, [{"loc": ["body", "service"], "type": "unknown_service",
                                        "msg": f"unknown service {c.service!r}; services of"
                                               f" this policy are {rules.services}"}])
-        _, ev = evaluate(conn, c.subject)
+        ev = current(conn, [c.subject])[c.subject]
         decision = rules.check(ev, c.service)
         log(conn, who, "check", c.subject, {"service": c.service, **decision},
             reason or f"gatekeeper check for {c.service}")
@@ -412,7 +474,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                                            "type": "unknown_service",
                                            "msg": f"unknown service {c.service!r}; services"
                                                   f" of this policy are {rules.services}"}])
-        evs = evaluate_many(conn, [c.subject for c in body])
+        evs = current(conn, [c.subject for c in body])
         now = datetime.now(UTC)
         out, logs = [], []
         for c in body:
@@ -461,7 +523,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 "policy_version": rules.version}
 
     @app.post("/v1/appeals/{appeal_id}/decision", tags=["appeals"])
-    def decide(appeal_id: int, body: DecisionIn,
+    def decide(appeal_id: Annotated[int, Path(ge=1, le=2**62)], body: DecisionIn,
                who: Annotated[Actor, Depends(require("reviewer"))]) -> dict:
         """Uphold (the record is voided; score, lists and sanctions change in the same
         transaction) or reject an appeal."""
@@ -478,6 +540,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             if body.upheld:
                 conn.execute(records.update().where(records.c.id == ap.record_id)
                              .values(status="voided"))
+                refresh(conn, [ap.subject_id])
             _, ev = evaluate(conn, ap.subject_id)
             log(conn, who, "appeal_decision", ap.subject_id,
                 {"appeal": appeal_id, "upheld": body.upheld, "record": ap.record_id})
@@ -512,6 +575,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             status = "active" if body.confirmed else "rejected"
             conn.execute(records.update().where(records.c.id == record_id)
                          .values(status=status))
+            refresh(conn, [rec.subject_id])
             log(conn, who, "review", rec.subject_id, {"record": record_id, "status": status},
                 body.note or None)
         return {"record": record_id, "status": status}
@@ -519,7 +583,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     # -------------------------------------------------------------- public and audit
     @app.get("/v1/public/list", tags=["public"])
     def public_list(q: Annotated[str, Query(max_length=64)] = "",
-                    page: Annotated[int, Query(ge=1)] = 1,
+                    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                     per_page: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
         """What the policy discloses (e.g. blacklisted persons, grade-D companies).
         Searchable by subject id; paginated."""
@@ -538,7 +602,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     def get_audit(who: Annotated[Actor, Depends(require("auditor"))],
                   subject: str | None = None,
                   action: str | None = None,
-                  page: Annotated[int, Query(ge=1)] = 1,
+                  page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                   per_page: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
         """Every access: who, whom, what, when and why."""
         with engine.begin() as conn:
@@ -594,7 +658,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         return RedirectResponse("/public", 303)
 
     @app.get("/public", include_in_schema=False, response_class=HTMLResponse)
-    def public_page(request: Request, q: str = "", page_no: int = Query(1, alias="page")):
+    def public_page(request: Request, q: str = "",
+                    page_no: int = Query(1, alias="page", ge=1, le=1_000_000)):
         data = public_list(q=q[:64], page=max(page_no, 1), per_page=50)
         pages = max(1, -(-data["total"] // 50))
         return page("public.html.j2", request, page_actor(request), title="Public list",
@@ -652,7 +717,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         return page("review.html.j2", request, who, title="Review queue", queue=queue(who))
 
     @app.post("/review/appeals/{appeal_id}", include_in_schema=False)
-    def review_appeal(request: Request, appeal_id: int,
+    def review_appeal(request: Request, appeal_id: Annotated[int, Path(ge=1, le=2**62)],
                       upheld: Annotated[str, Form(pattern="^(true|false)$")],
                       note: Annotated[str, Form(max_length=10_000)]):
         who = page_guard(request, "reviewer")
@@ -707,6 +772,20 @@ def app_from_env() -> FastAPI:
     fixed = os.environ.get("SOCIALCREDIT_TODAY")
     day = date.fromisoformat(fixed) if fixed else None
     return create_app(policy, os.environ["SOCIALCREDIT_DB"], (lambda: day) if day else None)
+
+
+def _counting_many(conn: sa.Connection, ids: list[str],
+                   since: date) -> dict[str, list[CountingRecord]]:
+    out: dict[str, list[CountingRecord]] = {}
+    for part in _chunks(ids, 5000):
+        for r in conn.execute(sa.select(records.c.subject_id, records.c.id, records.c.kind,
+                                        records.c.occurred_on)
+                              .where(records.c.subject_id.in_(part),
+                                     records.c.status == "active",
+                                     records.c.occurred_on >= since)):
+            out.setdefault(r.subject_id, []).append(
+                CountingRecord(r.id, r.kind, r.occurred_on))
+    return out
 
 
 def _chunks(items: list, size: int) -> list[list]:

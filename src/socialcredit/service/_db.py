@@ -43,6 +43,17 @@ records = sa.Table(
     sa.Index("ix_records_status", "status"),
 )
 
+subject_states = sa.Table(
+    "subject_states", metadata,
+    sa.Column("subject_id", sa.String(64), sa.ForeignKey("subjects.id"), primary_key=True),
+    sa.Column("score", sa.Integer, nullable=True),
+    sa.Column("grade", sa.String(32), nullable=True),
+    sa.Column("lists", sa.String(1024), nullable=False),  # list names, comma-separated
+    sa.Column("computed_for", sa.Date, nullable=False),
+    sa.Column("valid_until", sa.Date, nullable=False),  # the state holds through this date
+    sa.Column("policy_version", sa.String(128), nullable=False),
+)
+
 tokens = sa.Table(
     "tokens", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from socialcredit.errors import RunOutputError
 from socialcredit.service._app import _insert
-from socialcredit.service._db import make_engine, records, subjects
+from socialcredit.service._db import make_engine, records, subject_states, subjects
 from socialcredit.service._rules import Rules
 
 PREFIX = {"person": "p", "company": "c"}
@@ -38,6 +38,7 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
     now = datetime.now(UTC)
     row0 = 0
     with engine.begin() as conn:
+        conn.execute(subject_states.delete())  # a cache: recomputed on the next read
         ins = _insert(conn)
         for chunk in pf.iter_batches(batch_size=batch):
             cols = chunk.to_pydict()

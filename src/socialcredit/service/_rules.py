@@ -99,6 +99,32 @@ class Rules:
             ev.measures = self._measures(ev, g)
         return evs
 
+    def stable_until(self, subject_type: str, recs: list[CountingRecord],
+                     today: date) -> date:
+        """The last date on which the state computed today is sure to hold without new
+        records: the day before the next expiry or end of a triggered listing. With
+        bans (listings of their own length) it is today: those are not cached."""
+        lists = [x for x in self.policy.lists if x.subject == subject_type]
+        if subject_type not in self.plans or any(x.duration_days for x in lists):
+            return today
+        window = self.window(subject_type)
+        trigger_days = {t.kind: t.days for x in lists for t in x.triggers}
+        ends = []
+        for r in recs:
+            ends.append(r.on + timedelta(days=window))
+            if r.kind in trigger_days:
+                ends.append(r.on + timedelta(days=trigger_days[r.kind]))
+        later = [d for d in ends if d > today]
+        return min(later) - timedelta(days=1) if later else today + timedelta(days=3650)
+
+    def from_state(self, subject_type: str, score: int | None, grade: str | None,
+                   lists: list[str], guardian: Evaluation | None = None) -> Evaluation:
+        """An Evaluation from a stored state (list rules not spelled out)."""
+        ev = Evaluation(subject_type, score, grade,
+                        [{"name": n, "type": self.lists[n].type, "rule": ""} for n in lists])
+        ev.measures = self._measures(ev, guardian)
+        return ev
+
     def _why(self, name: str, score: int, recs: list[CountingRecord], today: date) -> str:
         rule = self.lists[name]
         reasons = []
