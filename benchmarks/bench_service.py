@@ -27,6 +27,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from socialcredit import load_scenario, simulate
 from socialcredit.engine._plan import compile_policy
@@ -84,7 +86,10 @@ def main() -> None:
             except httpx.TransportError:
                 time.sleep(0.2)
         h = {"Authorization": f"Bearer {token}"}
-        adults = [i for i in range(args.persons) if not run.population.is_child[i]]
+        table = pq.read_table(ledger, columns=["subject_type", "subject"])
+        known = set(pc.filter(table["subject"], pc.equal(table["subject_type"],
+                                                         "person")).to_pylist())
+        adults = sorted(known)  # persons with at least one record exist in the database
         per_thread = args.checks // 8
 
         def client(k: int) -> list[float]:
@@ -98,6 +103,15 @@ def main() -> None:
                     assert r.status_code in (200, 404), r.text
             return lat
 
+        # cold pass: every adult once, in batches; stores each subject's state
+        t = time.perf_counter()
+        with httpx.Client(base_url=base, headers=h, timeout=600) as c:
+            for k in range(0, len(adults), 5000):
+                part = [{"subject": f"p{i}", "service": "flight"} for i in adults[k:k + 5000]]
+                assert c.post("/v1/checks", json=part).status_code == 200
+        cold = time.perf_counter() - t
+        print(f"batch checks, cold (states computed from records and stored):"
+              f" {len(adults) / cold:,.0f} subjects/s over {len(adults):,} subjects")
         client(0)  # warm-up
         t = time.perf_counter()
         with ThreadPoolExecutor(8) as pool:
@@ -105,7 +119,7 @@ def main() -> None:
         wall = time.perf_counter() - t
         lats.sort()
         p99 = lats[int(0.99 * len(lats)) - 1]
-        print(f"single checks (8 client threads, {len(lats):,} requests):"
+        print(f"single checks, warm (8 client threads, {len(lats):,} requests):"
               f" {len(lats) / wall:,.0f}/s, median {statistics.median(lats) * 1000:.2f} ms,"
               f" p99 {p99 * 1000:.2f} ms")
         batch = [{"subject": f"p{adults[i * 104729 % len(adults)]}", "service": "flight"}
@@ -118,7 +132,8 @@ def main() -> None:
                 r = c.post("/v1/checks", json=batch)
                 assert r.status_code == 200, r.text[:300]
             wall = time.perf_counter() - t
-        print(f"batch checks (1,000 subjects per request): {rounds * 1000 / wall:,.0f} subjects/s")
+        print(f"batch checks, warm (1,000 subjects per request):"
+              f" {rounds * 1000 / wall:,.0f} subjects/s")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # uvicorn would finish in-flight work first
         proc.wait(timeout=30)

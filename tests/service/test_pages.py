@@ -3,13 +3,10 @@ with an appeal, the reviewer's queue, the auditor's log. Every asset is local.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 
 from socialcredit.service import create_token, make_engine, upgrade
-from tests.report.test_browser import ARGS, CHROMIUM
 from tests.service.test_reliability import free_port, start_server, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,18 +33,6 @@ def server(tmp_path_factory):
         assert r.status_code == 201, r.text
     yield base, tok
     stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `make browser` installs Debian's")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def page_for(browser, base: str):
