@@ -7,6 +7,7 @@ and audit have no switch: they are part of the service, not options of it.
 
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +36,7 @@ from socialcredit.service._rules import CountingRecord, Evaluation, Rules
 from socialcredit.service._tokens import hash_token
 
 MAX_BODY = 4 * 2**20
+TOKEN_CACHE_SECONDS = 60.0
 ID = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$"
 
 
@@ -158,6 +160,11 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                                          "type": e["type"]} for e in errors]},
                             status_code=422)
 
+    # a token's role never changes; its lookup is cached briefly (a revocation, once
+    # there is one, must clear this cache)
+    known_tokens: dict[str, tuple[Actor, float]] = {}
+    token_query = sa.select(tokens).where(tokens.c.token_hash == sa.bindparam("h"))
+
     def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
         if authorization is None:
             return ANONYMOUS
@@ -165,13 +172,20 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         if scheme.lower() != "bearer" or not token:
             raise HTTPException(401, "use 'Authorization: Bearer <token>'",
                                 headers={"WWW-Authenticate": "Bearer"})
+        key = hash_token(token.strip())
+        hit = known_tokens.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
         with engine.connect() as conn:
-            row = conn.execute(sa.select(tokens).where(
-                tokens.c.token_hash == hash_token(token.strip()))).first()
+            row = conn.execute(token_query, {"h": key}).first()
         if row is None:
             raise HTTPException(401, "unknown or revoked token",
                                 headers={"WWW-Authenticate": "Bearer"})
-        return Actor(f"token:{row.id}", row.role, row.service, row.subject_id)
+        who = Actor(f"token:{row.id}", row.role, row.service, row.subject_id)
+        if len(known_tokens) > 10_000:
+            known_tokens.clear()
+        known_tokens[key] = (who, time.monotonic() + TOKEN_CACHE_SECONDS)
+        return who
 
     def require(*roles: str) -> Callable[[Actor], Actor]:
         def dep(who: Annotated[Actor, Depends(actor)]) -> Actor:
