@@ -225,6 +225,11 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     def evaluate_many(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
         """Evaluations of many subjects: one query for their records, one kernel call
         per subject type (the simulator's batch path)."""
+        return evaluate_all(conn, ids)[2]
+
+    def evaluate_all(conn: sa.Connection, ids: list[str]) -> tuple[
+            dict[str, Any], dict[str, list[CountingRecord]], dict[str, Evaluation]]:
+        """The subjects' rows, their counting records and their evaluations."""
         rows = {}
         for part in _chunks(sorted(set(ids)), 5000):
             rows.update({r.id: r for r in conn.execute(
@@ -253,21 +258,16 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 "child", [[] for _ in kids], now,
                 [out[rows[k].guardian_id] for k in kids]), strict=True):
             out[sid] = ev
-        return out
+        return rows, recs, out
 
     def refresh(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
         """Recompute and store the states of scored subjects (in the caller's
         transaction, so a write and its state change land together)."""
-        evs = evaluate_many(conn, ids)
+        subj, recs, evs = evaluate_all(conn, ids)
         now = clock()
-        kinds = {}
-        for part in _chunks(sorted(set(ids)), 5000):
-            kinds.update(dict(conn.execute(sa.select(subjects.c.id, subjects.c.type).where(
-                subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all()))
+        kinds = {sid: r.type for sid, r in subj.items() if r.guardian_id is None}
         if not kinds:
             return evs
-        recs = _counting_many(conn, list(kinds), now - timedelta(days=max(
-            rules.horizon(t) for t in rules.plans)))
         rows = [{"subject_id": sid, "score": evs[sid].score, "grade": evs[sid].grade,
                  "lists": ",".join(sorted(evs[sid].list_names)), "computed_for": now,
                  "valid_until": rules.stable_until(kinds[sid], recs.get(sid, []), now),
@@ -554,8 +554,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             if body.upheld:
                 conn.execute(records.update().where(records.c.id == ap.record_id)
                              .values(status="voided"))
-                refresh(conn, [ap.subject_id])
-            _, ev = evaluate(conn, ap.subject_id)
+            ev = (refresh if body.upheld else evaluate_many)(conn, [ap.subject_id])[
+                ap.subject_id]
             log(conn, who, "appeal_decision", ap.subject_id,
                 {"appeal": appeal_id, "upheld": body.upheld, "record": ap.record_id})
         return {"id": appeal_id, "status": "upheld" if body.upheld else "rejected",
