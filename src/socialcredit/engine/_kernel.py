@@ -30,7 +30,8 @@ FALSE_POSITIVE = 4
 VOID_ACTUAL = 8  # fifo-only flags: voided by a points-clearing ban
 VOID_TRUE = 16
 
-# slots of one act's draws in its stream (counter = 8 * act + slot)
+# slots of one act's draws in its stream (counter = 8 * act + slot); _DETECT is unused
+# since detection is part of the sampled rate, and kept so the other slots keep their numbers
 _GAP, _DETECT, _OUTCOME, _MISATTRIBUTE, _TARGET = 0, 1, 2, 3, 4
 # indices in the per-subject state vector
 _HEAD, _COUNT, _SUM_A, _SUM_T, _OVERFLOW, _TIMER_MAX, _FALSE_ACTIVE = 0, 1, 2, 3, 4, 5, 6

@@ -204,23 +204,10 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             at=datetime.now(UTC), actor=who.id, role=who.role, action=action,
             subject_id=subject, detail=json.dumps(detail) if detail else None, reason=reason))
 
-    def counting(conn: sa.Connection, subject: str) -> list[CountingRecord]:
-        rows = conn.execute(sa.select(records.c.id, records.c.kind, records.c.occurred_on)
-                            .where(records.c.subject_id == subject,
-                                   records.c.status == "active")).all()
-        return [CountingRecord(r.id, r.kind, r.occurred_on) for r in rows]
-
     def evaluate(conn: sa.Connection, subject: str) -> tuple[Any, Evaluation]:
-        row = conn.execute(sa.select(subjects).where(subjects.c.id == subject)).first()
-        if row is None:
-            raise HTTPException(404, f"no subject {subject!r}")
-        now = clock()
-        guardian = None
-        if row.guardian_id is not None:
-            g = conn.execute(sa.select(subjects).where(subjects.c.id == row.guardian_id)).one()
-            guardian = rules.evaluate(g.type, counting(conn, g.id), now)
-            return row, rules.evaluate("child", [], now, guardian)
-        return row, rules.evaluate(row.type, counting(conn, subject), now)
+        """One subject's row and evaluation, with the rule behind each listing."""
+        rows, _, evs = evaluate_all(conn, [subject])
+        return rows[subject], evs[subject]
 
     def evaluate_many(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
         """Evaluations of many subjects: one query for their records, one kernel call
