@@ -14,15 +14,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import jinja2
+import orjson
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from socialcredit import __version__
 from socialcredit.policy import Policy
 from socialcredit.policy._explain import explain
+from socialcredit.service._checks import AuditWriter, StateCache, log_changes
 from socialcredit.service._db import (
     appeals,
     audit,
@@ -147,7 +150,9 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                   description="The policy's rules over a real database, with subject access,"
                               " appeal and audit that cannot be switched off.",
                   openapi_url="/openapi.json")
+    cache, audit_writer = StateCache(engine, rules), AuditWriter(engine)
     app.state.rules, app.state.engine = rules, engine
+    app.state.cache, app.state.audit_writer = cache, audit_writer
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
 
     @app.exception_handler(RequestValidationError)
@@ -165,7 +170,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     known_tokens: dict[str, tuple[Actor, float]] = {}
     token_query = sa.select(tokens).where(tokens.c.token_hash == sa.bindparam("h"))
 
-    def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+    def actor_of(authorization: str | None) -> Actor:
         if authorization is None:
             return ANONYMOUS
         scheme, _, token = authorization.partition(" ")
@@ -187,8 +192,11 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         known_tokens[key] = (who, time.monotonic() + TOKEN_CACHE_SECONDS)
         return who
 
-    def require(*roles: str) -> Callable[[Actor], Actor]:
-        def dep(who: Annotated[Actor, Depends(actor)]) -> Actor:
+    async def actor(authorization: Annotated[str | None, Header()] = None) -> Actor:
+        return actor_of(authorization)  # on the event loop: no thread hop per request
+
+    def require(*roles: str) -> Callable[[Actor], Any]:
+        async def dep(who: Annotated[Actor, Depends(actor)]) -> Actor:
             if who is ANONYMOUS:
                 raise HTTPException(401, f"this needs a token of role {' or '.join(roles)}",
                                     headers={"WWW-Authenticate": "Bearer"})
@@ -247,9 +255,12 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             out[sid] = ev
         return rows, recs, out
 
-    def refresh(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
+    def refresh(conn: sa.Connection, ids: list[str], changed: bool = True,
+                ) -> dict[str, Evaluation]:
         """Recompute and store the states of scored subjects (in the caller's
-        transaction, so a write and its state change land together)."""
+        transaction, so a write and its state change land together). `changed`: their
+        records changed, so processes must drop the states they hold (not so when a
+        state is only recomputed because time moved on)."""
         subj, recs, evs = evaluate_all(conn, ids)
         now = clock()
         kinds = {sid: r.type for sid, r in subj.items() if r.guardian_id is None}
@@ -264,6 +275,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             index_elements=[subject_states.c.subject_id],
             set_={c: ins.excluded[c] for c in ("score", "grade", "lists", "computed_for",
                                                "valid_until", "policy_version")}), rows)
+        if changed:
+            log_changes(conn, list(kinds))
         return evs
 
     def current(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
@@ -287,7 +300,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         stale = [sid for sid in scored if sid not in states
                  or states[sid].policy_version != rules.version
                  or not states[sid].computed_for <= now <= states[sid].valid_until]
-        out = refresh(conn, stale) if stale else {}
+        out = refresh(conn, stale, changed=False) if stale else {}
         for sid in scored:
             if sid not in out:
                 st = states[sid]
@@ -403,6 +416,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 created_at=datetime.now(UTC)).on_conflict_do_nothing())
             conn.execute(subjects.update().where(subjects.c.id == subject)
                          .values(guardian_id=body.guardian))
+            log_changes(conn, [subject])
             log(conn, who, "guardian_link", subject, {"guardian": body.guardian})
         return {"subject": subject, "guardian": body.guardian}
 
@@ -449,61 +463,51 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 "policy_version": rules.version}
 
     # -------------------------------------------------------------- checks
-    def one_check(conn: sa.Connection, who: Actor, c: CheckIn, reason: str | None) -> dict:
-        if who.role == "gatekeeper" and c.service != who.service:
-            raise HTTPException(403, f"this gatekeeper token is for {who.service!r},"
-                                     f" not {c.service!r}")
-        if c.service not in rules.services:
-            raise HTTPException(422, [{"loc": ["body", "service"], "type": "unknown_service",
-                                       "msg": f"unknown service {c.service!r}; services of"
-                                              f" this policy are {rules.services}"}])
-        ev = current(conn, [c.subject])[c.subject]
-        decision = rules.check(ev, c.service)
-        log(conn, who, "check", c.subject, {"service": c.service, **decision},
-            reason or f"gatekeeper check for {c.service}")
-        return {"subject": c.subject, "service": c.service, **decision,
-                "policy_version": rules.version}
-
-    def batch_checks(conn: sa.Connection, who: Actor, body: list[CheckIn],
-                     reason: str | None) -> list[dict]:
-        for c in body:
-            if who.role == "gatekeeper" and c.service != who.service:
-                raise HTTPException(403, f"this gatekeeper token is for {who.service!r},"
-                                         f" not {c.service!r}")
-            if c.service not in rules.services:
-                raise HTTPException(422, [{"loc": ["body", "service"],
-                                           "type": "unknown_service",
-                                           "msg": f"unknown service {c.service!r}; services"
-                                                  f" of this policy are {rules.services}"}])
-        evs = current(conn, [c.subject for c in body])
-        now = datetime.now(UTC)
-        out, logs = [], []
-        for c in body:
-            decision = rules.check(evs[c.subject], c.service)
-            out.append({"subject": c.subject, "service": c.service, **decision,
-                        "policy_version": rules.version})
-            logs.append({"at": now, "actor": who.id, "role": who.role, "action": "check",
-                         "subject_id": c.subject,
-                         "detail": json.dumps({"service": c.service, **decision}),
-                         "reason": reason or f"gatekeeper check for {c.service}"})
-        if logs:
-            conn.execute(audit.insert(), logs)
-        return out
+    def recompute(ids: list[str]) -> dict[str, Evaluation]:
+        with engine.begin() as conn:
+            return current(conn, ids)
 
     @app.post("/v1/checks", tags=["checks"])
-    def post_checks(body: CheckIn | list[CheckIn], request: Request,
-                    who: Annotated[Actor, Depends(require("gatekeeper"))]) -> JSONResponse:
+    async def post_checks(body: CheckIn | list[CheckIn], request: Request,
+                          who: Annotated[Actor, Depends(require("gatekeeper"))]) -> Response:
         """Allow or deny: {allowed, rule, legal_basis, policy_version}. Never the score or
-        the records. A list of checks returns {results: [...]}."""
+        the records. A list of checks returns {results: [...]}. Each check is in the
+        audit log before it is answered."""
+        items = body if isinstance(body, list) else [body]
+        if len(items) > 10_000:
+            raise HTTPException(422, "at most 10,000 checks per request")
+        for c in {c.service for c in items}:
+            if who.role == "gatekeeper" and c != who.service:
+                raise HTTPException(403, f"this gatekeeper token is for {who.service!r},"
+                                         f" not {c!r}")
+            if c not in rules.services:
+                raise HTTPException(422, [{"loc": ["body", "service"],
+                                           "type": "unknown_service",
+                                           "msg": f"unknown service {c!r}; services"
+                                                  f" of this policy are {rules.services}"}])
+        found, unknown, stale = cache.resolve([c.subject for c in items], clock().isoformat())
+        if unknown:
+            raise HTTPException(404, f"no subject {unknown[0]!r}" + (
+                f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        # states not stored, or no longer holding today: computed (and stored) first
+        evs = await run_in_threadpool(recompute, stale) if stale else {}
         reason = request.headers.get("x-purpose")
-        with engine.begin() as conn:
-            if isinstance(body, list):
-                if len(body) > 10_000:
-                    raise HTTPException(422, "at most 10,000 checks per request")
-                out = {"results": batch_checks(conn, who, body, reason)}
+        at = audit_writer.stamp(datetime.now(UTC))
+        version = rules.version
+        out, logs = [], []
+        for c in items:
+            if c.subject in found:
+                decision, detail = cache.decide(found[c.subject], c.service)
             else:
-                out = one_check(conn, who, body, reason)
-        return JSONResponse(out)  # plain dicts of str/bool: no need for jsonable_encoder
+                decision = rules.check(evs[c.subject], c.service)
+                detail = json.dumps({"service": c.service, **decision})
+            out.append({"subject": c.subject, "service": c.service, **decision,
+                        "policy_version": version})
+            logs.append((at, who.id, who.role, "check", c.subject, detail,
+                         reason or f"gatekeeper check for {c.service}"))
+        await audit_writer.write(logs)
+        return Response(orjson.dumps({"results": out} if isinstance(body, list) else out[0]),
+                        media_type="application/json")
 
     # -------------------------------------------------------------- appeals and review
     @app.post("/v1/appeals", status_code=201, tags=["appeals"])
@@ -633,7 +637,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         if not token:
             return None
         try:
-            return actor(f"Bearer {token}")
+            return actor_of(f"Bearer {token}")
         except HTTPException:
             return None
 
@@ -674,7 +678,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     @app.post("/login", include_in_schema=False)
     def login(request: Request, token: Annotated[str, Form(max_length=200)]):
         try:
-            who = actor(f"Bearer {token.strip()}")
+            who = actor_of(f"Bearer {token.strip()}")
         except HTTPException:
             return page("login.html.j2", request, None, 401, title="Log in",
                         error="Unknown token.")

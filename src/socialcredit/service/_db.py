@@ -54,6 +54,15 @@ subject_states = sa.Table(
     sa.Column("policy_version", sa.String(128), nullable=False),
 )
 
+# each write that changes what a subject's state would be appends the subject ('*': all),
+# in commit order; service processes drop the cached states it names (see _checks.py)
+state_changes = sa.Table(
+    "state_changes", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("subject_id", sa.String(64), nullable=False),
+)
+
 tokens = sa.Table(
     "tokens", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -131,6 +140,8 @@ def _new_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across process crashes
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages per connection
+            cur.execute("PRAGMA mmap_size=1073741824")  # reads share the OS page cache
             cur.close()
 
     return engine

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from socialcredit.errors import RunOutputError
 from socialcredit.service._app import _insert
+from socialcredit.service._checks import log_changes
 from socialcredit.service._db import make_engine, records, subject_states, subjects
 from socialcredit.service._rules import Rules
 
@@ -64,4 +65,5 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
             row0 += n
             if progress:
                 progress(row0, pf.metadata.num_rows)
+        log_changes(conn, None)  # running services drop every state they hold
     return row0

@@ -1,0 +1,257 @@
+"""The check path: gatekeepers ask far more often than authorities record.
+
+Two pieces make a check cheap without weakening what it promises:
+
+- `StateCache`: each service process keeps the subject states it has read (score,
+  grade, lists, and the dates they hold for) in memory. Every write that changes what
+  a subject's state would be appends the subject's id to the `state_changes` log in
+  its own transaction (`log_changes`), in commit order. Before answering, a process
+  reads the log past the last entry it saw and drops the states it names. So a check
+  never answers from a state older than the last committed write it could see, even
+  with several processes (workers, `ingest`) on one database.
+- `AuditWriter`: a check is answered only once its audit row is committed. One thread
+  per process writes the audit rows of all waiting requests in one transaction (a group
+  commit), so many concurrent checks share one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.service._db import state_changes
+from socialcredit.service._rules import Evaluation, Rules
+
+ALL = "*"  # a change log entry that drops every cached state
+_LOCK_KEY = 0x5C0C1A1  # PostgreSQL advisory lock that orders change log entries
+
+
+def log_changes(conn: sa.Connection, subject_ids: Iterable[str] | None) -> None:
+    """Note, in the caller's write transaction, that these subjects' states changed
+    (None: every subject's).
+
+    Call it after the transaction's other row changes: on PostgreSQL it takes a lock
+    held to commit, so that log entries become visible in the order of their numbers
+    (a reader that has seen entry n has seen every entry before it)."""
+    ids = [ALL] if subject_ids is None else sorted(set(subject_ids))
+    if not ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    conn.execute(state_changes.insert(), [{"subject_id": s} for s in ids])
+
+
+class _Raw:
+    """One DBAPI connection in autocommit mode, for the short reads of the check path
+    (SQLAlchemy's statement building costs more than these reads)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.pg = engine.dialect.name == "postgresql"
+        self._conn: Any = None
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s") if self.pg else text
+
+    def rows(self, text: str, params: tuple | list = ()) -> list[tuple]:
+        if self._conn is None:
+            self._conn = self.engine.raw_connection()
+            if self.pg:
+                self._conn.driver_connection.autocommit = True
+        try:
+            cur = self._conn.cursor()
+            cur.execute(self.sql(text), params)
+            out = cur.fetchall()
+            cur.close()
+            return out
+        except Exception:
+            conn, self._conn = self._conn, None  # reconnect on the next call
+            conn.invalidate()
+            raise
+
+
+class StateCache:
+    """Subject states as of the last change this process has seen (see module doc)."""
+
+    MAX_ENTRIES = 4_000_000
+
+    def __init__(self, engine: sa.Engine, rules: Rules) -> None:
+        self.rules = rules
+        self.raw = _Raw(engine)
+        self.last_seq: int | None = None
+        self.kinds: dict[str, tuple[str, str | None]] = {}  # id -> (type, guardian)
+        self.states: dict[str, tuple] = {}  # scored id -> (type, score, grade, lists,
+        #                                       computed_for, valid_until), interned
+        self._interned: dict[tuple, tuple] = {}
+        self._decisions: dict[tuple, tuple[dict, str]] = {}
+
+    def clear(self) -> None:
+        self.kinds.clear()
+        self.states.clear()
+        self._interned.clear()
+
+    def sync(self) -> None:
+        """Drop the states that writes committed since the last look have changed."""
+        if self.last_seq is None:
+            self.last_seq = self.raw.rows("SELECT COALESCE(MAX(seq), 0) FROM state_changes")[
+                0][0]
+            return
+        for seq, sid in self.raw.rows(
+                "SELECT seq, subject_id FROM state_changes WHERE seq > ? ORDER BY seq",
+                (self.last_seq,)):
+            self.last_seq = seq
+            if sid == ALL:
+                self.clear()
+            else:
+                self.kinds.pop(sid, None)
+                self.states.pop(sid, None)
+
+    def resolve(self, ids: list[str], today: str) -> tuple[dict[str, tuple], list[str],
+                                                          list[str]]:
+        """Decision keys of the subjects whose stored state holds today, the subjects
+        that do not exist, and those whose state must be computed first."""
+        self.sync()
+        found, unknown, stale = self._lookup(ids, today)
+        if unknown or stale:
+            self._load(sorted(set(unknown) | set(stale)))
+            found2, unknown, stale = self._lookup(unknown + stale, today)
+            found.update(found2)
+        return found, unknown, stale
+
+    def _lookup(self, ids: Iterable[str], today: str) -> tuple[dict, list, list]:
+        found, unknown, stale = {}, [], []
+        kinds, states = self.kinds, self.states
+        for sid in ids:
+            kind = kinds.get(sid)
+            if kind is None:
+                unknown.append(sid)
+                continue
+            st = states.get(kind[1] or sid)
+            if st is None or not st[4] <= today <= st[5]:
+                stale.append(sid)
+            else:
+                found[sid] = ("child", st) if kind[1] else st
+        return found, unknown, stale
+
+    def _load(self, ids: list[str]) -> None:
+        if len(self.kinds) + len(ids) > self.MAX_ENTRIES:
+            self.clear()
+        version = self.rules.version
+        for k in range(0, len(ids), 5000):
+            part = ids[k:k + 5000]
+            for sid, stype, guardian, ssid, score, grade, lists, since, until, pv in \
+                    self.raw.rows(
+                        "SELECT s.id, s.type, s.guardian_id, t.subject_id, t.score, t.grade,"
+                        " t.lists, t.computed_for, t.valid_until, t.policy_version"
+                        " FROM subjects s LEFT JOIN subject_states t"
+                        " ON t.subject_id = COALESCE(s.guardian_id, s.id)"
+                        f" WHERE s.id IN ({','.join('?' * len(part))})", part):
+                self.kinds[sid] = (stype, guardian)
+                if ssid is not None and pv == version:
+                    gtype = "person" if guardian else stype
+                    key = (gtype, score, grade, lists, str(since), str(until))
+                    self.states[ssid] = self._interned.setdefault(key, key)
+
+    def decide(self, key: tuple, service: str) -> tuple[dict, str]:
+        """The decision for a stored state (or a child's guardian's), and its audit
+        detail as JSON; both depend only on the state, so they are computed once."""
+        # the dates a state holds for do not change the decision
+        dkey = ("child", *key[1][:4]) if key[0] == "child" else key[:4]
+        hit = self._decisions.get((dkey, service))
+        if hit is None:
+            if len(self._decisions) > 100_000:
+                self._decisions.clear()
+            rules = self.rules
+            if dkey[0] == "child":
+                gtype, score, grade, lists = dkey[1:]
+                guardian = rules.from_state(gtype, score, grade, _names(lists))
+                ev: Evaluation = rules.from_state("child", None, None, [], guardian)
+            else:
+                stype, score, grade, lists = dkey
+                ev = rules.from_state(stype, score, grade, _names(lists))
+            decision = rules.check(ev, service)
+            hit = (decision, json.dumps({"service": service, **decision}))
+            self._decisions[(dkey, service)] = hit
+        return hit
+
+
+def _names(lists: str) -> list[str]:
+    return [n for n in lists.split(",") if n]
+
+
+class AuditWriter:
+    """Audit rows written by one thread, in group commits; `write` returns once the rows
+    are committed (and raises if they could not be)."""
+
+    INSERT = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason)"
+              " VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.pg = engine.dialect.name == "postgresql"
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def stamp(self, at: datetime) -> Any:
+        """`at` as the column takes it (SQLAlchemy's text form on SQLite)."""
+        return at if self.pg else at.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    async def write(self, rows: list[tuple]) -> None:
+        """Commit rows of (at, actor, role, action, subject_id, detail, reason)."""
+        if not rows:
+            return
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self._queue.put((rows, loop, done))
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="audit-writer",
+                                                    daemon=True)
+                    self._thread.start()
+        await done
+
+    def _run(self) -> None:
+        conn = None
+        sql = self.INSERT.replace("?", "%s") if self.pg else self.INSERT
+        while True:
+            batch = [self._queue.get()]
+            n = len(batch[0][0])
+            while n < 50_000:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+                n += len(batch[-1][0])
+            error: BaseException | None = None
+            try:
+                if conn is None:
+                    conn = self.engine.raw_connection()
+                cur = conn.cursor()
+                cur.executemany(sql, [r for rows, _, _ in batch for r in rows])
+                cur.close()
+                conn.commit()
+            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
+                error = exc
+                if conn is not None:
+                    conn.invalidate()
+                    conn = None
+            for _, loop, done in batch:
+                loop.call_soon_threadsafe(_settle, done, error)
+
+
+def _settle(done: asyncio.Future, error: BaseException | None) -> None:
+    if done.cancelled():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

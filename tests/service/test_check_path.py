@@ -1,0 +1,169 @@
+"""The check path: per-process state caches kept coherent by the change log, and audit
+rows committed (in group commits) before a check is answered."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
+
+from socialcredit.service import create_app, create_token, make_engine
+from socialcredit.service._checks import log_changes
+from socialcredit.service._db import audit, metadata, subject_states
+
+from .conftest import TODAY, Service, reference_policy
+from .test_reliability import free_port, start_server, stop
+
+
+def allowed(client, token: str, subject: str, service: str = "flight") -> bool:
+    r = client.post("/v1/checks", headers={"Authorization": f"Bearer {token}"},
+                    json={"subject": subject, "service": service})
+    assert r.status_code == 200, r.text
+    return r.json()["allowed"]
+
+
+def test_writes_in_one_process_reach_checks_in_another_at_once(db_url):
+    """Two service instances on one database, as two worker processes would be: each
+    answers from its own cache, yet sees the other's writes on the next check."""
+    a = Service(db_url, reference_policy())
+    b = TestClient(create_app(reference_policy(), db_url, today=lambda: TODAY))
+    gate, school = a.tokens["flight"], a.tokens["school"]
+    a.record("v1", "alice", "volunteering")
+    a.record("v2", "bob", "volunteering")
+    b.put("/v1/subjects/kid/guardian", headers=a.h("recorder"), json={"guardian": "bob"})
+    assert allowed(a.client, gate, "alice")
+    assert allowed(a.client, school, "kid", "school_choice")
+    assert len(a.app.state.cache.states) == 2  # alice's and bob's states are cached in a
+
+    b.post("/v1/records", headers=a.h("recorder"), json={
+        "id": "c1", "subject": "alice", "kind": "court_judgment_default",
+        "occurred_at": "2026-03-01", "channel": "court"})
+    assert not allowed(a.client, gate, "alice")  # b's record, seen by a at once
+
+    b.post("/v1/records", headers=a.h("recorder"), json={
+        "id": "c2", "subject": "bob", "kind": "court_judgment_default",
+        "occurred_at": "2026-03-01", "channel": "court"})
+    assert not allowed(a.client, school, "kid", "school_choice")  # through the guardian
+
+    appeal = b.post("/v1/appeals", headers=a.h("alice"),
+                    json={"record": "c1", "statement": "paid"}).json()
+    b.post(f"/v1/appeals/{appeal['id']}/decision", headers=a.h("reviewer"),
+           json={"upheld": True, "note": "receipt"})
+    assert allowed(a.client, gate, "alice")  # the upheld appeal lifts the sanction in a
+
+    b.put("/v1/subjects/kid/guardian", headers=a.h("recorder"), json={"guardian": "alice"})
+    assert allowed(a.client, school, "kid", "school_choice")  # a new guardian
+
+
+def test_a_change_outside_the_log_is_not_seen_until_the_log_names_it(db_url):
+    """The cache is real (a write that bypasses the log is invisible to checks), and
+    a '*' entry, as `ingest` writes, drops every cached state."""
+    svc = Service(db_url, reference_policy())
+    svc.record("v1", "alice", "volunteering")
+    gate = svc.tokens["flight"]
+    assert allowed(svc.client, gate, "alice")
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(subject_states.update().where(subject_states.c.subject_id == "alice")
+                     .values(lists="blacklist"))
+    assert allowed(svc.client, gate, "alice")
+    with engine.begin() as conn:
+        log_changes(conn, None)
+    assert not allowed(svc.client, gate, "alice")
+
+
+def test_concurrent_checks_are_each_audited(db_url):
+    svc = Service(db_url, reference_policy())
+    for i in range(20):
+        svc.record(f"v{i}", f"s{i}", "volunteering")
+    token = svc.tokens["flight"]
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=svc.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t",
+                                     headers={"Authorization": f"Bearer {token}"}) as c:
+            singles = [c.post("/v1/checks", json={"subject": f"s{i % 20}",
+                                                  "service": "flight"}) for i in range(200)]
+            batch = c.post("/v1/checks", json=[{"subject": f"s{i}", "service": "flight"}
+                                               for i in range(20)])
+            return await asyncio.gather(*singles, batch)
+
+    responses = asyncio.run(run())
+    assert [r.status_code for r in responses] == [200] * 201
+    with make_engine(db_url).connect() as conn:
+        rows = conn.execute(sa.select(audit.c.subject_id, audit.c.role, audit.c.detail)
+                            .where(audit.c.action == "check")).all()
+    assert len(rows) == 220
+    assert {r.subject_id for r in rows} == {f"s{i}" for i in range(20)}
+    assert all(r.role == "gatekeeper" and '"allowed": true' in r.detail for r in rows)
+
+
+def test_no_answer_without_an_audit_row(db_url):
+    svc = Service(db_url, reference_policy())
+    svc.record("v1", "alice", "volunteering")
+    writer_sql = type(svc.app.state.audit_writer).INSERT
+    svc.app.state.audit_writer.INSERT = writer_sql.replace("audit", "no_such_table")
+    client = TestClient(svc.app, raise_server_exceptions=False)
+    r = client.post("/v1/checks", headers=svc.h("flight"),
+                    json={"subject": "alice", "service": "flight"})
+    assert r.status_code == 500
+    assert "allowed" not in r.text
+
+
+@pytest.mark.slow
+def test_two_server_processes_share_one_database(db_url):
+    """Real processes: a record through one server changes the other's next answer."""
+    ports = free_port(), free_port()
+    procs = [start_server(db_url, p) for p in ports]
+    try:
+        engine = make_engine(db_url)
+        rec = {"Authorization": f"Bearer {create_token(engine, 'recorder')}"}
+        gate = create_token(engine, "gatekeeper", service="flight")
+        one, two = (httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=30) for p in ports)
+        one.post("/v1/records", headers=rec, json={
+            "id": "v1", "subject": "alice", "kind": "volunteering",
+            "occurred_at": "2026-06-01", "channel": "registry"})
+        assert allowed(two, gate, "alice")
+        one.post("/v1/records", headers=rec, json={
+            "id": "c1", "subject": "alice", "kind": "court_judgment_default",
+            "occurred_at": "2026-03-01", "channel": "court"})
+        assert not allowed(two, gate, "alice")
+        one.close()
+        two.close()
+    finally:
+        for p in procs:
+            stop(p)
+
+
+def test_migrations_build_exactly_the_tables_the_code_uses(db_url):
+    with make_engine(db_url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_states_expire_with_the_date(tmp_path):
+    """A cached state holds only through its valid_until: a record leaving the window
+    is seen the day after, with no write at all."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    from socialcredit.service import upgrade
+
+    upgrade(url)
+    day = {"today": date(2026, 6, 30)}
+    app = create_app(reference_policy(), url, today=lambda: day["today"])
+    client = TestClient(app)
+    engine = make_engine(url)
+    rec = {"Authorization": f"Bearer {create_token(engine, 'recorder')}"}
+    gate = create_token(engine, "gatekeeper", service="flight")
+    r = client.post("/v1/records", headers=rec, json={
+        "id": "c1", "subject": "alice", "kind": "court_judgment_default",
+        "occurred_at": "2025-07-01", "channel": "court"})
+    assert r.status_code == 201, r.text
+    assert not allowed(client, gate, "alice")  # listed for 365 days: through 2026-06-30
+    day["today"] = date(2026, 7, 1)
+    assert allowed(client, gate, "alice")
