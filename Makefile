@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install install-test browser bench lint schema clean
+.PHONY: demo test install install-test browser bench bench-tools lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: install-test
 
 bench: install
 	$(BIN)/python benchmarks/bench_reference.py
+
+# wrk, the HTTP load generator benchmarks/bench_service.py uses for single checks
+bench-tools: install-test
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq wrk)
 
 schema: install
 	$(BIN)/python -m socialcredit.policy._schema

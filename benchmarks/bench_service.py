@@ -1,10 +1,13 @@
 """Speed of the service: ingest, single checks over HTTP, batch checks.
 
-    python benchmarks/bench_service.py --persons 100000 [--db URL] [--checks 4000]
+    python benchmarks/bench_service.py --persons 100000 [--db URL] [--keep DIR]
 
 Builds the database from a simulated `reference` ledger (timing the ingest), starts
-`socialcredit serve` on a free loopback port, then times single checks from 8 client
-threads (throughput and p99 latency) and batch checks of 1,000 subjects.
+`socialcredit serve` on a free loopback port, then times a cold pass of batch checks
+(every state computed and stored), single checks over HTTP (throughput and latency
+percentiles, from `wrk` when it is installed: `make bench-tools`; else from Python
+client threads, which cost more CPU than the server), and warm batch checks of 10,000
+subjects. `--keep DIR` keeps the ledger and database there and reuses them next time.
 
 Targets (issue: service), with 1 M subjects and 30 M records in SQLite: single checks
 p99 <= 5 ms and >= 2,000/s; batch checks >= 200,000 subjects/s; ingest >= 50,000
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -34,6 +39,8 @@ from socialcredit import load_scenario, simulate
 from socialcredit.engine._plan import compile_policy
 from socialcredit.ledger import LedgerWriter
 from socialcredit.service import create_token, ingest_ledger, make_engine, upgrade
+from socialcredit.service._checks import log_changes
+from socialcredit.service._db import subject_states
 from socialcredit.service._rules import Rules
 
 START = date(2025, 1, 1)
@@ -52,23 +59,34 @@ def main() -> None:
     ap.add_argument("--db", default=None,
                     help="default: a SQLite file in a temp folder; give PostgreSQL a database"
                          " of its own (the benchmark creates its tables there)")
-    ap.add_argument("--checks", type=int, default=4000)
+    ap.add_argument("--checks", type=int, default=4000,
+                    help="single checks per Python client pass (without wrk)")
+    ap.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn processes")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the ledger and database in this folder; reuse them if there")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="sc-bench-"))
+    tmp = args.keep or Path(tempfile.mkdtemp(prefix="sc-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
     db = args.db or f"sqlite:///{tmp / 'bench.db'}"
     policy = load_scenario("reference")
-    ledger = tmp / "ledger.parquet"
-    writer = LedgerWriter(ledger, compile_policy(policy))
-    run = simulate(policy, population=args.persons, days=DAYS, seed=1, ledger=writer)
-    writer.close()
-    upgrade(db)
-    t = time.perf_counter()
-    n = ingest_ledger(ledger, db, Rules(policy), START)
-    ingest_s = time.perf_counter() - t
-    print(f"database: {db.split('://')[0]}; {args.persons:,} persons,"
-          f" {run.population.n_companies:,} companies, {n:,} records")
-    print(f"ingest: {n / ingest_s:,.0f} records/s ({ingest_s:.1f} s)")
+    ledger = tmp / f"ledger-{args.persons}.parquet"
+    done = tmp / f"ingested-{args.persons}-{db.split('://')[0]}"
+    if not ledger.exists():
+        writer = LedgerWriter(ledger, compile_policy(policy))
+        simulate(policy, population=args.persons, days=DAYS, seed=1, ledger=writer)
+        writer.close()
+    n = pq.ParquetFile(ledger).metadata.num_rows
+    if not done.exists():
+        upgrade(db)
+        t = time.perf_counter()
+        ingest_ledger(ledger, db, Rules(policy), START)
+        ingest_s = time.perf_counter() - t
+        print(f"ingest: {n / ingest_s:,.0f} records/s ({ingest_s:.1f} s)")
+        done.touch()
+    else:
+        print("ingest: reusing the database ingested before")
+    print(f"database: {db.split('://')[0]}; {args.persons:,} persons, {n:,} records")
 
     token = create_token(make_engine(db), "gatekeeper", service="flight")
     port = free_port()
@@ -104,6 +122,12 @@ def main() -> None:
             return lat
 
         # cold pass: every adult once, in batches; stores each subject's state
+        with httpx.Client(base_url=base, headers=h, timeout=600) as c:
+            c.post("/v1/checks", json=[{"subject": f"p{i}", "service": "flight"}
+                                       for i in adults[:5000]])  # warm-up
+        with make_engine(db).begin() as conn:  # so that the pass computes every state
+            conn.execute(subject_states.delete())
+            log_changes(conn, None)
         t = time.perf_counter()
         with httpx.Client(base_url=base, headers=h, timeout=600) as c:
             for k in range(0, len(adults), 5000):
@@ -112,31 +136,76 @@ def main() -> None:
         cold = time.perf_counter() - t
         print(f"batch checks, cold (states computed from records and stored):"
               f" {len(adults) / cold:,.0f} subjects/s over {len(adults):,} subjects")
-        client(0)  # warm-up
-        t = time.perf_counter()
-        with ThreadPoolExecutor(8) as pool:
-            lats = [x for xs in pool.map(client, range(8)) for x in xs]
-        wall = time.perf_counter() - t
-        lats.sort()
-        p99 = lats[int(0.99 * len(lats)) - 1]
-        print(f"single checks, warm (8 client threads, {len(lats):,} requests):"
-              f" {len(lats) / wall:,.0f}/s, median {statistics.median(lats) * 1000:.2f} ms,"
-              f" p99 {p99 * 1000:.2f} ms")
-        batch = [{"subject": f"p{adults[i * 104729 % len(adults)]}", "service": "flight"}
-                 for i in range(1000)]
-        with httpx.Client(base_url=base, headers=h, timeout=300) as c:
-            c.post("/v1/checks", json=batch[:10])
+        if shutil.which("wrk"):
+            ids = tmp / "subjects.txt"
+            ids.write_text("".join(f"p{i}\n" for i in adults))
+            for conns in (1, 4, 8):
+                single_wrk(base, token, ids, conns, args.seconds)
+        else:
+            print("(wrk is not installed: `make bench-tools`; timing from Python threads)")
+            client(0)  # warm-up
             t = time.perf_counter()
-            rounds = 3
-            for _ in range(rounds):
-                r = c.post("/v1/checks", json=batch)
-                assert r.status_code == 200, r.text[:300]
+            with ThreadPoolExecutor(8) as pool:
+                lats = [x for xs in pool.map(client, range(8)) for x in xs]
             wall = time.perf_counter() - t
-        print(f"batch checks, warm (1,000 subjects per request):"
-              f" {rounds * 1000 / wall:,.0f} subjects/s")
+            lats.sort()
+            p99 = lats[int(0.99 * len(lats)) - 1]
+            print(f"single checks, warm (8 Python client threads, {len(lats):,} requests):"
+                  f" {len(lats) / wall:,.0f}/s, median {statistics.median(lats) * 1000:.2f}"
+                  f" ms, p99 {p99 * 1000:.2f} ms")
+        size, rounds = 10_000, 10
+        batches = [[{"subject": f"p{adults[(k * size + i) * 104729 % len(adults)]}",
+                     "service": "flight"} for i in range(size)] for k in range(rounds)]
+        with httpx.Client(base_url=base, headers=h, timeout=300) as c:
+            for label in ("stored states, read from the database",
+                          "the same subjects again, from the process's cache"):
+                walls = []
+                for batch in batches:
+                    t = time.perf_counter()
+                    r = c.post("/v1/checks", json=batch)
+                    walls.append(time.perf_counter() - t)
+                    assert r.status_code == 200, r.text[:300]
+                print(f"batch checks, warm ({size:,} subjects per request, {rounds} requests;"
+                      f" {label}): median {size / statistics.median(walls):,.0f} subjects/s,"
+                      f" best {size / min(walls):,.0f}")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # uvicorn would finish in-flight work first
         proc.wait(timeout=30)
+
+
+WRK_SCRIPT = """
+local ids, n, token = {}, 0, ""
+init = function(args)
+  for line in io.lines(args[1]) do n = n + 1; ids[n] = line end
+  token = args[2]
+  math.randomseed(tonumber(args[3]))
+end
+request = function()
+  return wrk.format("POST", "/v1/checks",
+    {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token},
+    '{"subject":"' .. ids[math.random(n)] .. '","service":"flight"}')
+end
+"""
+
+
+def single_wrk(base: str, token: str, ids: Path, conns: int, seconds: int) -> None:
+    """Single checks of random subjects from `conns` keep-alive connections (one wrk
+    thread), with wrk's latency percentiles."""
+    script = ids.with_name("checks.lua")
+    script.write_text(WRK_SCRIPT)
+    subprocess.run(["wrk", "-t1", f"-c{conns}", "-d2s", "-s", str(script), base, "--",
+                    str(ids), token, "1"], check=True, capture_output=True)  # warm-up
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
+                          str(script), base, "--", str(ids), token, "2"],
+                         check=True, capture_output=True, text=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    print(f"single checks, warm (wrk, {conns} connection{'s' * (conns > 1)}):"
+          f" {rate:,.0f}/s, median {pct['50']}, p99 {pct['99']}"
+          + (f"; {bad.group(1)} non-2xx!" if bad else "")
+          + (f"; {errors.group(0)}" if errors else ""))
 
 
 if __name__ == "__main__":
