@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from socialcredit.service import create_app, create_token, make_engine
 from socialcredit.service._checks import log_changes
-from socialcredit.service._db import audit, metadata, subject_states
+from socialcredit.service._db import audit, audit_subjects, metadata, subject_states
 
 from .conftest import TODAY, Service, reference_policy
 from .test_reliability import free_port, start_server, stop
@@ -99,9 +99,30 @@ def test_concurrent_checks_are_each_audited(db_url):
     with make_engine(db_url).connect() as conn:
         rows = conn.execute(sa.select(audit.c.subject_id, audit.c.role, audit.c.detail)
                             .where(audit.c.action == "check")).all()
-    assert len(rows) == 220
+        batches = conn.execute(sa.select(audit.c.id).where(audit.c.action == "check_batch")
+                               ).scalars().all()
+        in_batch = conn.execute(sa.select(sa.func.count()).select_from(audit_subjects)
+                                ).scalar()
+    assert len(rows) == 200  # one row per single check
     assert {r.subject_id for r in rows} == {f"s{i}" for i in range(20)}
     assert all(r.role == "gatekeeper" and '"allowed": true' in r.detail for r in rows)
+    assert len(batches) == 1 and in_batch == 20  # one row per batch, one per subject
+
+    # the auditor sees the batch both ways: by subject, and as a whole
+    by_subject = svc.client.get("/v1/audit", headers=svc.h("auditor"),
+                                params={"subject": "s3", "action": "check_batch"}).json()
+    assert [x["what"] for x in by_subject["items"]] == ["check"]
+    assert by_subject["items"][0]["detail"]["allowed"] is True
+    assert by_subject["items"][0]["detail"]["batch"] == batches[0]
+    whole = svc.client.get(f"/v1/audit/{batches[0]}/subjects", headers=svc.h("auditor"),
+                           params={"per_page": 7, "page": 2}).json()
+    assert [x["subject"] for x in whole["items"]] == [f"s{i}" for i in range(7, 14)]
+    assert svc.client.get("/v1/audit/999999/subjects",
+                          headers=svc.h("auditor")).status_code == 404
+    # and the subject sees who looked, batch included
+    svc.tokens["s3"] = create_token(make_engine(db_url), "subject", subject="s3")
+    file = svc.client.get("/v1/subjects/s3/file", headers=svc.h("s3")).json()
+    assert [a["what"] for a in file["accesses"]].count("check") == 11
 
 
 def test_no_answer_without_an_audit_row(db_url):

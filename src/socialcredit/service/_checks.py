@@ -22,9 +22,12 @@ import queue
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import count, repeat
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from socialcredit.service._db import state_changes
@@ -91,7 +94,8 @@ class StateCache:
         self.states: dict[str, tuple] = {}  # scored id -> (type, score, grade, lists,
         #                                       computed_for, valid_until), interned
         self._interned: dict[tuple, tuple] = {}
-        self._decisions: dict[tuple, tuple[dict, str]] = {}
+        self._decisions: dict[tuple, Decision] = {}  # (state, service) -> decision
+        self._by_state: dict[tuple, Decision] = {}  # the same, without the dates
 
     def clear(self) -> None:
         self.kinds.clear()
@@ -137,8 +141,11 @@ class StateCache:
             st = states.get(kind[1] or sid)
             if st is None or not st[4] <= today <= st[5]:
                 stale.append(sid)
+            elif kind[1]:
+                key = ("child", st)
+                found[sid] = self._interned.setdefault(key, key)
             else:
-                found[sid] = ("child", st) if kind[1] else st
+                found[sid] = st
         return found, unknown, stale
 
     def _load(self, ids: list[str]) -> None:
@@ -160,46 +167,84 @@ class StateCache:
                     key = (gtype, score, grade, lists, str(since), str(until))
                     self.states[ssid] = self._interned.setdefault(key, key)
 
-    def decide(self, key: tuple, service: str) -> tuple[dict, str]:
-        """The decision for a stored state (or a child's guardian's), and its audit
-        detail as JSON; both depend only on the state, so they are computed once."""
-        # the dates a state holds for do not change the decision
-        dkey = ("child", *key[1][:4]) if key[0] == "child" else key[:4]
-        hit = self._decisions.get((dkey, service))
+    def decide(self, key: tuple, service: str) -> Decision:
+        """The decision for a stored state (or a child's guardian's): it depends only on
+        the state, so it is computed once."""
+        hit = self._decisions.get((key, service))
         if hit is None:
-            if len(self._decisions) > 100_000:
+            if len(self._decisions) > 200_000:
                 self._decisions.clear()
-            rules = self.rules
-            if dkey[0] == "child":
-                gtype, score, grade, lists = dkey[1:]
-                guardian = rules.from_state(gtype, score, grade, _names(lists))
-                ev: Evaluation = rules.from_state("child", None, None, [], guardian)
-            else:
-                stype, score, grade, lists = dkey
-                ev = rules.from_state(stype, score, grade, _names(lists))
-            decision = rules.check(ev, service)
-            hit = (decision, json.dumps({"service": service, **decision}))
-            self._decisions[(dkey, service)] = hit
+            # the dates a state holds for do not change the decision
+            dkey = ("child", *key[1][:4]) if key[0] == "child" else key[:4]
+            hit = self._by_state.get((dkey, service))
+            if hit is None:
+                rules = self.rules
+                if dkey[0] == "child":
+                    gtype, score, grade, lists = dkey[1:]
+                    guardian = rules.from_state(gtype, score, grade, _names(lists))
+                    ev: Evaluation = rules.from_state("child", None, None, [], guardian)
+                else:
+                    stype, score, grade, lists = dkey
+                    ev = rules.from_state(stype, score, grade, _names(lists))
+                hit = make_decision(service, rules.check(ev, service), rules.version)
+                self._by_state[(dkey, service)] = hit
+            self._decisions[(key, service)] = hit
         return hit
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Decision:
+    """A check's answer (allowed, rule, legal_basis) for one service, with its audit
+    detail and the JSON of a result after its subject."""
+
+    service: str
+    answer: dict[str, Any]
+    detail: str
+    tail: bytes
+
+    def result(self, subject: str) -> bytes:
+        """The result's JSON; subject ids match the API's id pattern, so they need no
+        escaping."""
+        return b'{"subject":"' + subject.encode() + b'",' + self.tail
+
+
+def make_decision(service: str, answer: dict[str, Any], version: str) -> Decision:
+    return Decision(service, answer, json.dumps({"service": service, **answer}),
+                    orjson.dumps({"service": service, **answer,
+                                  "policy_version": version})[1:])
 
 
 def _names(lists: str) -> list[str]:
     return [n for n in lists.split(",") if n]
 
 
-class AuditWriter:
-    """Audit rows in group commits; `write` returns once its rows are committed (and
-    raises if they could not be).
+@dataclass
+class AuditEntry:
+    """What one request puts in the audit log: full rows (at, actor, role, action,
+    subject_id, detail, reason), or a batch: one such row with `subjects` and, for each,
+    the index of its decision in the row's detail."""
 
-    On SQLite the rows of all requests that reach `write` in one turn of the event loop
-    are committed together, on the loop, when the write lock is free at once (a commit
-    there takes tens of microseconds, and no thread competes for the GIL). When another
-    connection holds the lock, and always on PostgreSQL (where a commit waits on the
-    network), a writer thread commits them and waits for the lock as long as needed."""
+    rows: list[tuple] = field(default_factory=list)
+    subjects: list[str] | None = None
+    decisions: list[int] | None = None
+
+
+class AuditWriter:
+    """Audit entries in group commits; `write` returns once its entry is committed (and
+    raises if it could not be).
+
+    On SQLite the entries of all requests that reach `write` in one turn of the event
+    loop are committed together, on the loop, when the write lock is free at once (a
+    commit there takes tens of microseconds, and no thread competes for the GIL). When
+    another connection holds the lock, and always on PostgreSQL (where a commit waits on
+    the network), a writer thread commits them and waits for the lock as long as
+    needed."""
 
     CHECKPOINT_SECONDS = 0.25
     INSERT = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason)"
               " VALUES (?, ?, ?, ?, ?, ?, ?)")
+    INSERT_SUBJECTS = ("INSERT INTO audit_subjects (audit_id, subject_id, position, decision)"
+                       " VALUES (?, ?, ?, ?)")
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -208,26 +253,46 @@ class AuditWriter:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
-        self._pending: list[tuple] = []  # (rows, loop, future) for the next inline commit
+        self._pending: list[tuple] = []  # (entry, loop, future) for the next inline commit
         self._inline: Any = None  # SQLite connection that never waits for the write lock
 
     def stamp(self, at: datetime) -> Any:
         """`at` as the column takes it (SQLAlchemy's text form on SQLite)."""
         return at if self.pg else at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    async def write(self, rows: list[tuple]) -> None:
-        """Commit rows of (at, actor, role, action, subject_id, detail, reason)."""
-        if not rows:
-            return
+    async def write(self, entry: AuditEntry) -> None:
+        """Commit the entry; return once it is committed."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         if self.pg:
-            self._to_thread([(rows, loop, done)])
+            self._to_thread([(entry, loop, done)])
         else:
             if not self._pending:
                 loop.call_soon(self._commit_inline)
-            self._pending.append((rows, loop, done))
+            self._pending.append((entry, loop, done))
         await done
+
+    def _insert(self, conn: Any, entries: list[AuditEntry]) -> None:
+        cur = conn.cursor()
+        q = (lambda sql: sql.replace("?", "%s")) if self.pg else (lambda sql: sql)
+        rows = [r for e in entries if e.subjects is None for r in e.rows]
+        if rows:
+            cur.executemany(q(self.INSERT), rows)
+        for e in entries:
+            if e.subjects is None:
+                continue
+            if self.pg:
+                cur.execute(q(self.INSERT) + " RETURNING id", e.rows[0])
+                audit_id = cur.fetchone()[0]
+                with cur.copy("COPY audit_subjects (audit_id, subject_id, position, decision)"
+                              " FROM STDIN") as copy:
+                    for row in zip(repeat(audit_id), e.subjects, count(), e.decisions):
+                        copy.write_row(row)
+            else:
+                cur.execute(self.INSERT, e.rows[0])
+                cur.executemany(self.INSERT_SUBJECTS, zip(
+                    repeat(cur.lastrowid), e.subjects, count(), e.decisions))
+        cur.close()
 
     def _commit_inline(self) -> None:
         batch, self._pending = self._pending, []
@@ -240,15 +305,14 @@ class AuditWriter:
                 # database file, some milliseconds): a thread of its own does them
                 cur.execute("PRAGMA wal_autocheckpoint=0")
                 self._start(self._checkpoints, "wal-checkpoints")
-            cur = self._inline.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            self._inline.cursor().execute("BEGIN IMMEDIATE")
         except Exception:  # noqa: BLE001 - locked (or broken): the thread takes over
             self._drop_inline()
             self._to_thread(batch)
             return
         error: BaseException | None = None
         try:
-            cur.executemany(self.INSERT, [r for rows, _, _ in batch for r in rows])
+            self._insert(self._inline, [e for e, _, _ in batch])
             self._inline.commit()
             self.commits += 1
         except Exception as exc:  # noqa: BLE001 - handed to every waiting request
@@ -289,23 +353,18 @@ class AuditWriter:
 
     def _run(self) -> None:
         conn = None
-        sql = self.INSERT.replace("?", "%s") if self.pg else self.INSERT
         while True:
             batch = [self._queue.get()]
-            n = len(batch[0][0])
-            while n < 50_000:
+            while len(batch) < 1000:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                n += len(batch[-1][0])
             error: BaseException | None = None
             try:
                 if conn is None:
                     conn = self.engine.raw_connection()
-                cur = conn.cursor()
-                cur.executemany(sql, [r for rows, _, _ in batch for r in rows])
-                cur.close()
+                self._insert(conn, [e for e, _, _ in batch])
                 conn.commit()
                 self.commits += 1
             except Exception as exc:  # noqa: BLE001 - handed to every waiting request

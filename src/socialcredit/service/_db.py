@@ -99,6 +99,19 @@ audit = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
     sa.Index("ix_audit_subject", "subject_id", "at"),
+    sa.Index("ix_audit_action", "action", "id"),
+)
+
+# the subjects of a batch check (audit action 'check_batch'): one row per check, with
+# the index of its decision in the batch row's detail; keyed by batch first, so a batch
+# is one sequential run of inserts
+audit_subjects = sa.Table(
+    "audit_subjects", metadata,
+    sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit.id"), primary_key=True),
+    sa.Column("subject_id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("decision", sa.SmallInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 
@@ -142,6 +155,7 @@ def _new_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages per connection
             cur.execute("PRAGMA mmap_size=1073741824")  # reads share the OS page cache
+            cur.execute("PRAGMA journal_size_limit=67108864")  # a big write's WAL shrinks
             cur.close()
 
     return engine

@@ -1,0 +1,55 @@
+"""Reading the audit log: the rows about one subject, including the batch checks that
+name it (stored as one row per batch plus one small row per subject)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from socialcredit.service._db import audit, audit_subjects
+
+
+def about(subject: str, actions: tuple[str, ...] | None = None) -> sa.Subquery:
+    """Audit rows about `subject`: its own, and each batch check naming it, with the
+    index of its decision there (`decision`, NULL for rows of its own)."""
+    own = sa.select(*audit.c, sa.null().label("decision")).where(audit.c.subject_id == subject)
+    if actions is not None:
+        own = own.where(audit.c.action.in_(actions))
+    if actions is not None and "check" not in actions:
+        return own.subquery()
+    in_batch = (sa.select(audit_subjects.c.decision)
+                .where(audit_subjects.c.audit_id == audit.c.id,
+                       audit_subjects.c.subject_id == subject)
+                .limit(1).correlate(audit).scalar_subquery())
+    batched = (sa.select(*audit.c, in_batch.label("decision"))
+               .where(audit.c.action == "check_batch",
+                      sa.exists().where(audit_subjects.c.audit_id == audit.c.id,
+                                        audit_subjects.c.subject_id == subject)))
+    return sa.union_all(own, batched).subquery()
+
+
+def entry(row: Any) -> dict[str, Any]:
+    """One audit row as the API shows it. A batch check seen from one of its subjects
+    reads as that subject's check."""
+    detail = json.loads(row.detail) if row.detail else None
+    what, whom = row.action, row.subject_id
+    if row.action == "check_batch" and getattr(row, "decision", None) is not None:
+        what, detail = "check", {**detail["decisions"][row.decision], "batch": row.id}
+    return {"id": row.id, "at": row.at.isoformat(), "who": row.actor, "role": row.role,
+            "what": what, "whom": whom, "detail": detail, "why": row.reason}
+
+
+def batch_subjects(conn: sa.Connection, audit_id: int, offset: int,
+                   limit: int) -> list[dict[str, Any]] | None:
+    """The subjects of one batch check with their decisions (None: no such batch)."""
+    row = conn.execute(sa.select(audit.c.detail).where(audit.c.id == audit_id,
+                                                       audit.c.action == "check_batch")).first()
+    if row is None:
+        return None
+    decisions = json.loads(row.detail)["decisions"]
+    rows = conn.execute(sa.select(audit_subjects.c.subject_id, audit_subjects.c.decision)
+                        .where(audit_subjects.c.audit_id == audit_id)
+                        .order_by(audit_subjects.c.position).offset(offset).limit(limit))
+    return [{"subject": r.subject_id, **decisions[r.decision]} for r in rows]
