@@ -64,9 +64,14 @@ def _run_many(plan: TypePlan, per_subject: list[list[Record]], days: int, histor
             day.append(r.day)
             kind.append(k)
             flags.append(0 if r.true else FALSE)
-    inc = (np.asarray(target, np.int64), np.asarray(day, np.int64),
-           np.asarray(kind, np.int64), np.zeros(len(target), np.int64),
-           np.asarray(flags, np.int64))
+    return _kernel(plan, n, days, history, np.asarray(target, np.int64),
+                   np.asarray(day, np.int64), np.asarray(kind, np.int64),
+                   np.asarray(flags, np.int64))
+
+
+def _kernel(plan: TypePlan, n: int, days: int, history: bool, target: np.ndarray,
+            day: np.ndarray, kind: np.ndarray, flags: np.ndarray):
+    inc = (target, day, kind, np.zeros(len(target), np.int64), flags)
     silent = _without_behaviours(plan, keep_histogram=history)
     ctx = _Context(get_backend("cpu"), silent, 0, days, np.zeros(n, np.uint8),
                    np.zeros(n, np.int8), np.zeros((0, n), np.float32),
@@ -78,6 +83,26 @@ def _run_many(plan: TypePlan, per_subject: list[list[Record]], days: int, histor
     if n:
         ctx.score_chunk((0, n), inc, acc, final, False)
     return acc, final
+
+
+def final_states(plan: TypePlan, n: int, days: int, subject: np.ndarray, day: np.ndarray,
+                 kind: np.ndarray) -> dict[str, np.ndarray]:
+    """The states of `n` subjects on day `days - 1` from their records given as arrays
+    (subject index, day in [0, days), kind index into `plan.kinds`), through the same
+    kernel as `subject_states`: final score, grade index and list bit mask per subject.
+    The service's bulk path: no Python object per record."""
+    subject, day, kind = (np.asarray(a, np.int64) for a in (subject, day, kind))
+    if len(subject):
+        if day.min() < 0 or day.max() >= days:
+            raise PolicyError(f"record days must lie in [0, {days})")
+        if kind.min() < 0 or kind.max() >= len(plan.kinds):
+            raise PolicyError(f"record kinds must index the {len(plan.kinds)} kinds")
+        if np.bincount(subject, minlength=n).max() >= FIFO_CAPACITY:
+            raise PolicyError(f"at most {FIFO_CAPACITY - 1} records per subject")
+    order = np.lexsort((day, subject))
+    _, final = _kernel(plan, n, days, False, subject[order], day[order], kind[order],
+                       np.zeros(len(subject), np.int64))
+    return final
 
 
 def subject_states(plan: TypePlan, per_subject: list[list[Record]],
@@ -128,6 +153,10 @@ def _without_behaviours(plan: TypePlan, keep_histogram: bool) -> TypePlan:
     a = dict(plan.arrays)
     a["b_rate"] = np.zeros_like(a["b_rate"])
     a["c_fp_rate"] = np.zeros_like(a["c_fp_rate"])
+    # no traits are given (the traits array has no rows): nothing may read one, or the
+    # kernel reads past the array (a NaN there once made acts out of a zero rate)
+    a["b_mult"] = np.full_like(a["b_mult"], -1)
+    a["o_trait"] = np.full_like(a["o_trait"], -1)
     scalars = dict(plan.scalars)
     if not keep_histogram:  # the final state is exact without it; one bin is cheap
         scalars["n_bins"] = 1

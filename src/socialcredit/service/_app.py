@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import jinja2
+import numpy as np
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Form, Header, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -38,7 +39,6 @@ from socialcredit.service._checks import (
     AuditWriter,
     StateCache,
     log_changes,
-    make_decision,
 )
 from socialcredit.service._db import (
     appeals,
@@ -283,62 +283,52 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         return rows, recs, out
 
     def refresh(conn: sa.Connection, ids: list[str], changed: bool = True,
-                ) -> dict[str, Evaluation]:
-        """Recompute and store the states of scored subjects (in the caller's
-        transaction, so a write and its state change land together). `changed`: their
-        records changed, so processes must drop the states they hold (not so when a
-        state is only recomputed because time moved on)."""
-        subj, recs, evs = evaluate_all(conn, ids)
+                ) -> dict[str, tuple]:
+        """Recompute and store the states of the scored subjects among `ids` (in the
+        caller's transaction, so a write and its state change land together), and
+        return them as the check path's state keys. `changed`: their records changed,
+        so every process must drop the states it holds (not so when a state is only
+        recomputed because time moved on)."""
         now = clock()
-        kinds = {sid: r.type for sid, r in subj.items() if r.guardian_id is None}
-        if not kinds:
-            return evs
-        rows = [{"subject_id": sid, "score": evs[sid].score, "grade": evs[sid].grade,
-                 "lists": ",".join(sorted(evs[sid].list_names)), "computed_for": now,
-                 "valid_until": rules.stable_until(kinds[sid], recs.get(sid, []), now),
-                 "policy_version": rules.version} for sid in kinds]
+        oldest = now - timedelta(days=max(rules.horizon(t) for t in rules.plans))
+        types: dict[str, str] = {}
+        by_subject: dict[str, list] = {}
+        for part in _chunks(sorted(set(ids)), 5000):
+            types.update(conn.execute(sa.select(subjects.c.id, subjects.c.type).where(
+                subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
+        for part in _chunks(sorted(types), 5000):
+            for sid, kind, on in conn.execute(
+                    sa.select(records.c.subject_id, records.c.kind,
+                              sa.type_coerce(records.c.occurred_on, sa.String))
+                    .where(records.c.subject_id.in_(part), records.c.status == "active",
+                           records.c.occurred_on >= oldest)):
+                by_subject.setdefault(sid, []).append((kind, on))
+        out, rows, since = {}, [], now.isoformat()
+        for stype in rules.plans:
+            group = [sid for sid, t in types.items() if t == stype]
+            index, kinds, days = [], [], []
+            for i, sid in enumerate(group):
+                for kind, on in by_subject.get(sid, ()):
+                    index.append(i)
+                    kinds.append(kind)
+                    days.append(on)
+            for sid, score, grade, lists, until in zip(group, *rules.states(
+                    stype, len(group), np.asarray(index, np.int64), kinds,
+                    np.array(days, "datetime64[D]"), now), strict=True):
+                rows.append({"subject_id": sid, "score": score, "grade": grade,
+                             "lists": lists, "computed_for": now, "valid_until": until,
+                             "policy_version": rules.version})
+                out[sid] = (stype, score, grade, lists, since, until.isoformat())
+        if not rows:
+            return out
         ins = _insert(conn)(subject_states)
         conn.execute(ins.on_conflict_do_update(
             index_elements=[subject_states.c.subject_id],
             set_={c: ins.excluded[c] for c in ("score", "grade", "lists", "computed_for",
                                                "valid_until", "policy_version")}), rows)
         if changed:
-            log_changes(conn, list(kinds))
-        return evs
-
-    def current(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
-        """Evaluations for checks: from stored states where they still hold, recomputed
-        (and stored) where they do not."""
-        now = clock()
-        subj, states = {}, {}
-        for part in _chunks(sorted(set(ids)), 5000):
-            subj.update({r.id: r for r in conn.execute(
-                sa.select(subjects.c.id, subjects.c.type, subjects.c.guardian_id)
-                .where(subjects.c.id.in_(part)))})
-        missing = sorted(set(ids) - set(subj))
-        if missing:
-            raise HTTPException(404, f"no subject {missing[0]!r}"
-                                     + (f" (and {len(missing) - 1} more)" if len(missing) > 1
-                                        else ""))
-        scored = {r.guardian_id if r.guardian_id else r.id for r in subj.values()}
-        for part in _chunks(sorted(scored), 5000):
-            states.update({r.subject_id: r for r in conn.execute(
-                sa.select(subject_states).where(subject_states.c.subject_id.in_(part)))})
-        stale = [sid for sid in scored if sid not in states
-                 or states[sid].policy_version != rules.version
-                 or not states[sid].computed_for <= now <= states[sid].valid_until]
-        out = refresh(conn, stale, changed=False) if stale else {}
-        for sid in scored:
-            if sid not in out:
-                st = states[sid]
-                stype = subj[sid].type if sid in subj else "person"
-                out[sid] = rules.from_state(stype, st.score, st.grade,
-                                            [n for n in st.lists.split(",") if n])
-        result = {}
-        for sid, r in subj.items():
-            result[sid] = (rules.from_state("child", None, None, [], out[r.guardian_id])
-                           if r.guardian_id else out[sid])
-        return result
+            log_changes(conn, list(types))
+        return out
 
     def own_or(who: Actor, subject: str) -> None:
         if who.role == "subject" and who.subject != subject:
@@ -486,9 +476,10 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 "policy_version": rules.version}
 
     # -------------------------------------------------------------- checks
-    def recompute(ids: list[str]) -> dict[str, Evaluation]:
+    def recompute(ids: list[str]) -> dict[str, tuple]:
+        """States of scored subjects computed from their records, and stored."""
         with engine.begin() as conn:
-            return current(conn, ids)
+            return refresh(conn, ids, changed=False)
 
     @app.post("/v1/checks", tags=["checks"], openapi_extra=CHECKS_BODY)
     async def post_checks(request: Request,
@@ -518,11 +509,11 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         if unknown:
             raise HTTPException(404, f"no subject {unknown[0]!r}" + (
                 f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
-        # states not stored, or no longer holding today: computed (and stored) first
-        evs = await run_in_threadpool(recompute, stale) if stale else {}
-        decided = [cache.decide(found[c["subject"]], c["service"]) if c["subject"] in found
-                   else make_decision(c["service"], rules.check(evs[c["subject"]], c["service"]),
-                                      rules.version) for c in items]
+        if stale:  # states not stored, or no longer holding today: computed (and stored)
+            seen = cache.last_seq
+            fresh = await run_in_threadpool(recompute, cache.scored(stale))
+            found.update(cache.adopt(stale, fresh, seen))
+        decided = [cache.decide(found[c["subject"]], c["service"]) for c in items]
         reason = request.headers.get("x-purpose")
         at = audit_writer.stamp(datetime.now(UTC))
         if not many:
@@ -587,8 +578,9 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             if body.upheld:
                 conn.execute(records.update().where(records.c.id == ap.record_id)
                              .values(status="voided"))
-            ev = (refresh if body.upheld else evaluate_many)(conn, [ap.subject_id])[
-                ap.subject_id]
+            if body.upheld:
+                refresh(conn, [ap.subject_id])
+            ev = evaluate_many(conn, [ap.subject_id])[ap.subject_id]
             log(conn, who, "appeal_decision", ap.subject_id,
                 {"appeal": appeal_id, "upheld": body.upheld, "record": ap.record_id})
         return {"id": appeal_id, "status": "upheld" if body.upheld else "rejected",

@@ -148,6 +148,30 @@ class StateCache:
                 found[sid] = st
         return found, unknown, stale
 
+    def scored(self, ids: list[str]) -> list[str]:
+        """The subjects whose states decide for `ids` (a child's is its guardian's)."""
+        return sorted({self.kinds[sid][1] or sid for sid in ids})
+
+    def adopt(self, ids: list[str], fresh: dict[str, tuple],
+              seen: int | None) -> dict[str, tuple]:
+        """Decision keys of `ids` from states just computed (`fresh`, by scored subject).
+        They are kept for later checks only if no change was seen since `seen`, the log
+        position before they were read: a change in between might not be in them."""
+        keep = self.last_seq == seen
+        out = {}
+        for sid in ids:
+            guardian = self.kinds[sid][1]
+            st = fresh[guardian or sid]
+            st = self._interned.setdefault(st, st)
+            if keep:
+                self.states[guardian or sid] = st
+            if guardian:
+                key = ("child", st)
+                out[sid] = self._interned.setdefault(key, key)
+            else:
+                out[sid] = st
+        return out
+
     def _load(self, ids: list[str]) -> None:
         if len(self.kinds) + len(ids) > self.MAX_ENTRIES:
             self.clear()
@@ -161,7 +185,8 @@ class StateCache:
                         " FROM subjects s LEFT JOIN subject_states t"
                         " ON t.subject_id = COALESCE(s.guardian_id, s.id)"
                         f" WHERE s.id IN ({','.join('?' * len(part))})", part):
-                self.kinds[sid] = (stype, guardian)
+                kind = (stype, guardian)
+                self.kinds[sid] = self._interned.setdefault(kind, kind)
                 if ssid is not None and pv == version:
                     gtype = "person" if guardian else stype
                     key = (gtype, score, grade, lists, str(since), str(until))

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
+
 from socialcredit.engine._plan import compile_policy
-from socialcredit.engine._subject import Record, subject_states
+from socialcredit.engine._subject import Record, final_states, subject_states
 from socialcredit.policy import Policy
 
 
@@ -54,6 +56,12 @@ class Rules:
                 self.kind_points[k.name] = k.points
         self.lists = {x.name: x for x in policy.lists}
         self.services = sorted({m.service for m in policy.measures if m.service})
+        self._codes = {t: {k.name: i for i, k in enumerate(plan.kinds)}
+                       for t, plan in self.plans.items()}
+        self._triggers = {t: [(self._codes[t][tr.kind], tr.days) for x in policy.lists
+                              if x.subject == t for tr in x.triggers
+                              if tr.kind in self._codes[t]] for t in self.plans}
+        self._list_text: dict[str, dict[int, str]] = {}
 
     def window(self, subject_type: str) -> int:
         return int(self.plans[subject_type].scalars["window"])
@@ -99,23 +107,52 @@ class Rules:
             ev.measures = self._measures(ev, g)
         return evs
 
-    def stable_until(self, subject_type: str, recs: list[CountingRecord],
-                     today: date) -> date:
-        """The last date on which the state computed today is sure to hold without new
-        records: the day before the next expiry or end of a triggered listing. With
-        bans (listings of their own length) it is today: those are not cached."""
+    def states(self, subject_type: str, n: int, subject: np.ndarray, kinds: list[str],
+               days: np.ndarray, today: date) -> tuple[list[int], list[str], list[str],
+                                                       list[date]]:
+        """The states today of `n` subjects of one type from their counting records,
+        given as arrays (subject index, kind name, date as datetime64[D]), in one kernel
+        call with no Python object per record: score, grade and lists (names sorted,
+        comma-separated) per subject, and `valid_until`, the last date on which that
+        state is sure to hold without new records (see `valid_until`)."""
+        plan = self.plans[subject_type]
+        horizon = self.horizon(subject_type)
+        first = np.datetime64(today - timedelta(days=horizon - 1), "D")
+        code_of = self._codes[subject_type]
+        code = np.fromiter((code_of.get(k, -1) for k in kinds), np.int64, len(kinds))
+        day = (np.asarray(days, "datetime64[D]") - first).astype(np.int64)
+        keep = (day >= 0) & (day < horizon) & (code >= 0)
+        subject, day, code = np.asarray(subject, np.int64)[keep], day[keep], code[keep]
+        final = final_states(plan, n, horizon, subject, day, code)
+        names = self._list_text.setdefault(subject_type, {})
+        lists = []
+        for m in final["mask"].tolist():
+            if m not in names:
+                names[m] = ",".join(sorted(x for i, x in enumerate(plan.lists)
+                                           if (m >> i) & 1))
+            lists.append(names[m])
+        until = self.valid_until(subject_type, n, subject, day, code, horizon - 1)
+        return (final["score"].tolist(), [plan.grades[g] for g in final["grade"].tolist()],
+                lists, (first + until).tolist())
+
+    def valid_until(self, subject_type: str, n: int, subject: np.ndarray, day: np.ndarray,
+                    code: np.ndarray, today: int) -> np.ndarray:
+        """Per subject, the last day (same scale as `day`) on which its state today is
+        sure to hold without new records: the day before the next record leaves the
+        window or ends a triggered listing; ten years on if none will. With bans
+        (listings of their own length) it is today: those are not cached."""
         lists = [x for x in self.policy.lists if x.subject == subject_type]
-        if subject_type not in self.plans or any(x.duration_days for x in lists):
-            return today
-        window = self.window(subject_type)
-        trigger_days = {t.kind: t.days for x in lists for t in x.triggers}
-        ends = []
-        for r in recs:
-            ends.append(r.on + timedelta(days=window))
-            if r.kind in trigger_days:
-                ends.append(r.on + timedelta(days=trigger_days[r.kind]))
-        later = [d for d in ends if d > today]
-        return min(later) - timedelta(days=1) if later else today + timedelta(days=3650)
+        if any(x.duration_days for x in lists):
+            return np.full(n, today, np.int64)
+        never = today + 3651
+        ends = np.where(day + self.window(subject_type) > today,
+                        day + self.window(subject_type), never)
+        for kind_code, trigger_days in self._triggers[subject_type]:
+            ends = np.where((code == kind_code) & (day + trigger_days > today),
+                            np.minimum(ends, day + trigger_days), ends)
+        first_end = np.full(n, never, np.int64)
+        np.minimum.at(first_end, subject, ends)
+        return first_end - 1
 
     def from_state(self, subject_type: str, score: int | None, grade: str | None,
                    lists: list[str], guardian: Evaluation | None = None) -> Evaluation:
