@@ -45,7 +45,6 @@ from socialcredit.service._db import (
     audit,
     make_engine,
     records,
-    subject_states,
     subjects,
     tokens,
 )
@@ -296,14 +295,14 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         for part in _chunks(sorted(set(ids)), 5000):
             types.update(conn.execute(sa.select(subjects.c.id, subjects.c.type).where(
                 subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
-        for part in _chunks(sorted(types), 5000):
-            for sid, kind, on in conn.execute(
-                    sa.select(records.c.subject_id, records.c.kind,
-                              sa.type_coerce(records.c.occurred_on, sa.String))
-                    .where(records.c.subject_id.in_(part), records.c.status == "active",
-                           records.c.occurred_on >= oldest)):
+        for part in _chunks(sorted(types), 5000):  # plain DBAPI rows: many per subject
+            for sid, kind, on in _driver_sql(
+                    conn, "SELECT subject_id, kind, occurred_on FROM records WHERE status ="
+                          " 'active' AND occurred_on >= ? AND subject_id IN"
+                          f" ({','.join('?' * len(part))})",
+                    (_day(conn, oldest), *part)):
                 by_subject.setdefault(sid, []).append((kind, on))
-        out, rows, since = {}, [], now.isoformat()
+        out, rows, since, today = {}, [], now.isoformat(), _day(conn, now)
         for stype in rules.plans:
             group = [sid for sid, t in types.items() if t == stype]
             index, kinds, days = [], [], []
@@ -315,17 +314,18 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             for sid, score, grade, lists, until in zip(group, *rules.states(
                     stype, len(group), np.asarray(index, np.int64), kinds,
                     np.array(days, "datetime64[D]"), now), strict=True):
-                rows.append({"subject_id": sid, "score": score, "grade": grade,
-                             "lists": lists, "computed_for": now, "valid_until": until,
-                             "policy_version": rules.version})
+                rows.append((sid, score, grade, lists, today, _day(conn, until),
+                             rules.version))
                 out[sid] = (stype, score, grade, lists, since, until.isoformat())
         if not rows:
             return out
-        ins = _insert(conn)(subject_states)
-        conn.execute(ins.on_conflict_do_update(
-            index_elements=[subject_states.c.subject_id],
-            set_={c: ins.excluded[c] for c in ("score", "grade", "lists", "computed_for",
-                                               "valid_until", "policy_version")}), rows)
+        _driver_sql(conn, "INSERT INTO subject_states (subject_id, score, grade, lists,"
+                          " computed_for, valid_until, policy_version) VALUES"
+                          " (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET"
+                          " score = excluded.score, grade = excluded.grade,"
+                          " lists = excluded.lists, computed_for = excluded.computed_for,"
+                          " valid_until = excluded.valid_until,"
+                          " policy_version = excluded.policy_version", rows)
         if changed:
             log_changes(conn, list(types))
         return out
@@ -505,15 +505,15 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                                            "msg": f"unknown service {c!r}; services"
                                                   f" of this policy are {rules.services}"}])
         asked = [c["subject"] for c in items]
-        found, unknown, stale = cache.resolve(asked, clock().isoformat())
+        keys, unknown, stale = cache.resolve(asked, clock().isoformat())
         if unknown:
             raise HTTPException(404, f"no subject {unknown[0]!r}" + (
                 f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
         if stale:  # states not stored, or no longer holding today: computed (and stored)
             seen = cache.last_seq
             fresh = await run_in_threadpool(recompute, cache.scored(stale))
-            found.update(cache.adopt(stale, fresh, seen))
-        decided = [cache.decide(found[c["subject"]], c["service"]) for c in items]
+            cache.adopt(keys, asked, stale, fresh, seen)
+        decided = cache.decide_all(keys, [c["service"] for c in items])
         reason = request.headers.get("x-purpose")
         at = audit_writer.stamp(datetime.now(UTC))
         if not many:
@@ -525,11 +525,13 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         # a batch: one audit row for the request, and one small row per subject with
         # the index of its decision among the batch's distinct decisions
         index: dict[int, int] = {}
-        distinct = []
+        distinct, codes = [], []
         for d in decided:
-            if id(d) not in index:
-                index[id(d)] = len(distinct)
+            k = index.get(id(d))
+            if k is None:
+                k = index[id(d)] = len(distinct)
                 distinct.append(d)
+            codes.append(k)
         services = sorted({c["service"] for c in items})
         detail = json.dumps({"services": services, "checks": len(items),
                              "decisions": [{"service": d.service, **d.answer}
@@ -537,9 +539,10 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         await audit_writer.write(AuditEntry(
             [(at, who.id, who.role, "check_batch", None, detail,
               reason or f"gatekeeper batch check for {', '.join(services)}")],
-            asked, [index[id(d)] for d in decided]))
-        return Response(b'{"results":[' + b",".join(
-            d.result(s) for s, d in zip(asked, decided, strict=True)) + b"]}",
+            asked, codes))
+        return Response(b'{"results":[' + b",".join([
+            b'{"subject":"' + s.encode() + b'",' + d.tail  # ids need no JSON escaping
+            for s, d in zip(asked, decided, strict=True)]) + b"]}",
                         media_type="application/json")
 
     # -------------------------------------------------------------- appeals and review
@@ -836,6 +839,20 @@ def _counting_many(conn: sa.Connection, ids: list[str],
             out.setdefault(r.subject_id, []).append(
                 CountingRecord(r.id, r.kind, r.occurred_on))
     return out
+
+
+def _driver_sql(conn: sa.Connection, text: str, params: tuple | list) -> list[tuple]:
+    """Plain SQL with `?` placeholders, one row of parameters (a tuple) or many (a list),
+    in the connection's transaction, without SQLAlchemy's per-row processing."""
+    if conn.dialect.name == "postgresql":
+        text = text.replace("?", "%s")
+    result = conn.exec_driver_sql(text, params)
+    return result.all() if result.returns_rows else []
+
+
+def _day(conn: sa.Connection, day: date) -> date | str:
+    """A date as the driver stores it (SQLAlchemy keeps dates as ISO text on SQLite)."""
+    return day.isoformat() if conn.dialect.name == "sqlite" else day
 
 
 def _chunks(items: list, size: int) -> list[list]:

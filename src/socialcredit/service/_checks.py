@@ -118,58 +118,85 @@ class StateCache:
                 self.kinds.pop(sid, None)
                 self.states.pop(sid, None)
 
-    def resolve(self, ids: list[str], today: str) -> tuple[dict[str, tuple], list[str],
+    def resolve(self, ids: list[str], today: str) -> tuple[list[tuple | None], list[str],
                                                           list[str]]:
-        """Decision keys of the subjects whose stored state holds today, the subjects
-        that do not exist, and those whose state must be computed first."""
+        """For each subject, the decision key of its stored state if that holds today
+        (else None); and the subjects that do not exist, and those whose state must be
+        computed first (`adopt` fills their keys in)."""
         self.sync()
-        found, unknown, stale = self._lookup(ids, today)
+        keys, unknown, stale = self._lookup(ids, today)
         if unknown or stale:
-            self._load(sorted(set(unknown) | set(stale)))
-            found2, unknown, stale = self._lookup(unknown + stale, today)
-            found.update(found2)
-        return found, unknown, stale
+            again = sorted(set(unknown) | set(stale))
+            self._load(again)
+            keys2, unknown, stale = self._lookup(again, today)
+            self._fill(keys, ids, dict(zip(again, keys2, strict=True)))
+        return keys, unknown, stale
 
-    def _lookup(self, ids: Iterable[str], today: str) -> tuple[dict, list, list]:
-        found, unknown, stale = {}, [], []
-        kinds, states = self.kinds, self.states
+    def _lookup(self, ids: list[str], today: str) -> tuple[list, list, list]:
+        keys: list[tuple | None] = []
+        unknown, stale = [], []
+        kind_of, state_of = self.kinds.get, self.states.get
         for sid in ids:
-            kind = kinds.get(sid)
+            kind = kind_of(sid)
             if kind is None:
                 unknown.append(sid)
+                keys.append(None)
                 continue
-            st = states.get(kind[1] or sid)
+            guardian = kind[1]
+            st = state_of(guardian or sid)
             if st is None or not st[4] <= today <= st[5]:
                 stale.append(sid)
-            elif kind[1]:
-                key = ("child", st)
-                found[sid] = self._interned.setdefault(key, key)
+                keys.append(None)
+            elif guardian:
+                keys.append(self._child_key(st))
             else:
-                found[sid] = st
-        return found, unknown, stale
+                keys.append(st)
+        return keys, unknown, stale
+
+    def _child_key(self, st: tuple) -> tuple:
+        key = ("child", st)
+        return self._interned.setdefault(key, key)
+
+    @staticmethod
+    def _fill(keys: list, ids: list[str], more: dict[str, tuple | None]) -> None:
+        for i, k in enumerate(keys):
+            if k is None:
+                keys[i] = more.get(ids[i])
 
     def scored(self, ids: list[str]) -> list[str]:
         """The subjects whose states decide for `ids` (a child's is its guardian's)."""
         return sorted({self.kinds[sid][1] or sid for sid in ids})
 
-    def adopt(self, ids: list[str], fresh: dict[str, tuple],
-              seen: int | None) -> dict[str, tuple]:
-        """Decision keys of `ids` from states just computed (`fresh`, by scored subject).
-        They are kept for later checks only if no change was seen since `seen`, the log
-        position before they were read: a change in between might not be in them."""
+    def adopt(self, keys: list, ids: list[str], stale: list[str], fresh: dict[str, tuple],
+              seen: int | None) -> None:
+        """Fill in the keys of the `stale` subjects from states just computed (`fresh`,
+        by scored subject). They are kept for later checks only if no change was seen
+        since `seen`, the log position before they were read: a change in between might
+        not be in them."""
         keep = self.last_seq == seen
-        out = {}
-        for sid in ids:
+        more = {}
+        for sid in stale:
             guardian = self.kinds[sid][1]
             st = fresh[guardian or sid]
             st = self._interned.setdefault(st, st)
             if keep:
                 self.states[guardian or sid] = st
-            if guardian:
-                key = ("child", st)
-                out[sid] = self._interned.setdefault(key, key)
-            else:
-                out[sid] = st
+            more[sid] = self._child_key(st) if guardian else st
+        self._fill(keys, ids, more)
+
+    def decide_all(self, keys: list[tuple], services: list[str]) -> list[Decision]:
+        """The decisions for many keys; with one service (the usual batch), one lookup
+        per distinct state."""
+        if len(set(services)) > 1:
+            return [self.decide(k, s) for k, s in zip(keys, services, strict=True)]
+        service = services[0] if services else ""
+        memo: dict[int, Decision] = {}
+        out = []
+        for k in keys:
+            d = memo.get(id(k))  # keys are interned and alive here: ids are unique
+            if d is None:
+                d = memo[id(k)] = self.decide(k, service)
+            out.append(d)
         return out
 
     def _load(self, ids: list[str]) -> None:
