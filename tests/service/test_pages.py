@@ -31,6 +31,10 @@ def server(tmp_path_factory):
             "id": rid, "subject": subject, "kind": kind, "occurred_at": "2026-05-01",
             "channel": channel})
         assert r.status_code == 201, r.text
+    gate = create_token(engine, "gatekeeper", service="flight")
+    r = httpx.post(f"{base}/v1/checks", headers={"Authorization": f"Bearer {gate}"},
+                   json=[{"subject": s, "service": "flight"} for s in ("alice", "bob")])
+    assert r.status_code == 200, r.text
     yield base, tok
     stop(proc)
 
@@ -99,10 +103,11 @@ def test_subject_appeals_reviewer_upholds_auditor_sees(browser, server, tmp_path
 
     ctx4, apage, outside4, errors4 = page_for(browser, base)
     login(apage, base, tok["auditor"])
+    assert "2 subjects" in apage.inner_text("#audit")  # the batch check, as one entry
     apage.fill("input[name=subject]", "alice")
     apage.click("text=Filter")
     log = apage.inner_text("#audit")
-    for what in ("appeal", "appeal_decision", "view_file", "record"):
+    for what in ("appeal", "appeal_decision", "view_file", "record", "check"):
         assert what in log
     ctx4.close()
     assert outside + outside2 + outside3 + outside4 == []

@@ -43,6 +43,8 @@ from socialcredit.service._checks import (
 from socialcredit.service._db import (
     appeals,
     audit,
+    driver_date,
+    driver_sql,
     make_engine,
     records,
     subjects,
@@ -296,13 +298,13 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             types.update(conn.execute(sa.select(subjects.c.id, subjects.c.type).where(
                 subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
         for part in _chunks(sorted(types), 5000):  # plain DBAPI rows: many per subject
-            for sid, kind, on in _driver_sql(
+            for sid, kind, on in driver_sql(
                     conn, "SELECT subject_id, kind, occurred_on FROM records WHERE status ="
                           " 'active' AND occurred_on >= ? AND subject_id IN"
                           f" ({','.join('?' * len(part))})",
-                    (_day(conn, oldest), *part)):
+                    (driver_date(conn, oldest), *part)):
                 by_subject.setdefault(sid, []).append((kind, on))
-        out, rows, since, today = {}, [], now.isoformat(), _day(conn, now)
+        out, rows, since, today = {}, [], now.isoformat(), driver_date(conn, now)
         for stype in rules.plans:
             group = [sid for sid, t in types.items() if t == stype]
             index, kinds, days = [], [], []
@@ -314,12 +316,12 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             for sid, score, grade, lists, until in zip(group, *rules.states(
                     stype, len(group), np.asarray(index, np.int64), kinds,
                     np.array(days, "datetime64[D]"), now), strict=True):
-                rows.append((sid, score, grade, lists, today, _day(conn, until),
+                rows.append((sid, score, grade, lists, today, driver_date(conn, until),
                              rules.version))
                 out[sid] = (stype, score, grade, lists, since, until.isoformat())
         if not rows:
             return out
-        _driver_sql(conn, "INSERT INTO subject_states (subject_id, score, grade, lists,"
+        driver_sql(conn, "INSERT INTO subject_states (subject_id, score, grade, lists,"
                           " computed_for, valid_until, policy_version) VALUES"
                           " (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject_id) DO UPDATE SET"
                           " score = excluded.score, grade = excluded.grade,"
@@ -839,20 +841,6 @@ def _counting_many(conn: sa.Connection, ids: list[str],
             out.setdefault(r.subject_id, []).append(
                 CountingRecord(r.id, r.kind, r.occurred_on))
     return out
-
-
-def _driver_sql(conn: sa.Connection, text: str, params: tuple | list) -> list[tuple]:
-    """Plain SQL with `?` placeholders, one row of parameters (a tuple) or many (a list),
-    in the connection's transaction, without SQLAlchemy's per-row processing."""
-    if conn.dialect.name == "postgresql":
-        text = text.replace("?", "%s")
-    result = conn.exec_driver_sql(text, params)
-    return result.all() if result.returns_rows else []
-
-
-def _day(conn: sa.Connection, day: date) -> date | str:
-    """A date as the driver stores it (SQLAlchemy keeps dates as ISO text on SQLite)."""
-    return day.isoformat() if conn.dialect.name == "sqlite" else day
 
 
 def _chunks(items: list, size: int) -> list[list]:

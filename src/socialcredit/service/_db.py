@@ -7,6 +7,7 @@ postgresql://...`. The schema is created and changed only by Alembic migrations
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -159,6 +160,25 @@ def _new_engine(url: str) -> sa.Engine:
             cur.close()
 
     return engine
+
+
+def driver_sql(conn: sa.Connection, text: str, params: tuple | list) -> list[tuple]:
+    """Plain SQL with `?` placeholders, one row of parameters (a tuple) or many (a list),
+    in the connection's transaction, without SQLAlchemy's per-row processing."""
+    if conn.dialect.name == "postgresql":
+        text = text.replace("?", "%s")
+    result = conn.exec_driver_sql(text, params)
+    return result.all() if result.returns_rows else []
+
+
+def driver_date(conn: sa.Connection, day: date) -> date | str:
+    """A date as the driver stores it (SQLAlchemy keeps dates as ISO text on SQLite)."""
+    return day.isoformat() if conn.dialect.name == "sqlite" else day
+
+
+def driver_timestamp(conn: sa.Connection, at: datetime) -> datetime | str:
+    """A timestamp as the driver stores it (SQLAlchemy's text form on SQLite)."""
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else at
 
 
 def upgrade(url: str) -> None:

@@ -13,9 +13,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from socialcredit.errors import RunOutputError
-from socialcredit.service._app import _insert
 from socialcredit.service._checks import log_changes
-from socialcredit.service._db import make_engine, records, subject_states, subjects
+from socialcredit.service._db import (
+    driver_date,
+    driver_sql,
+    driver_timestamp,
+    make_engine,
+    subject_states,
+)
 from socialcredit.service._rules import Rules
 
 PREFIX = {"person": "p", "company": "c"}
@@ -40,7 +45,8 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
     row0 = 0
     with engine.begin() as conn:
         conn.execute(subject_states.delete())  # a cache: recomputed on the next read
-        ins = _insert(conn)
+        at = driver_timestamp(conn, now)
+        days: list = []  # day index -> the date as the driver stores it
         for chunk in pf.iter_batches(batch_size=batch):
             cols = chunk.to_pydict()
             n = len(cols["day"])
@@ -53,15 +59,20 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
             seen = {}
             for sid, t in zip(sids, cols["subject_type"], strict=True):
                 seen.setdefault(sid, t)
-            conn.execute(ins(subjects).on_conflict_do_nothing(),
-                         [{"id": sid, "type": t, "created_at": now} for sid, t in seen.items()])
-            conn.execute(ins(records).on_conflict_do_nothing(), [
-                {"id": f"sim:{row0 + i}", "subject_id": sids[i], "kind": cols["kind"][i],
-                 "channel": cols["channel"][i],
-                 "occurred_on": start + timedelta(days=cols["day"][i]),
-                 "evidence": None, "confidence": None, "status": "active",
-                 "recorded_at": now, "recorded_by": "ingest", "policy_version": rules.version}
-                for i in range(n)])
+            driver_sql(conn, "INSERT INTO subjects (id, type, created_at) VALUES (?, ?, ?)"
+                              " ON CONFLICT DO NOTHING",
+                        [(sid, t, at) for sid, t in seen.items()])
+            last = max(cols["day"], default=-1)
+            days += [driver_date(conn, start + timedelta(days=d))
+                     for d in range(len(days), last + 1)]
+            # plain DBAPI rows: SQLAlchemy's per-row work cost more than SQLite's inserts
+            driver_sql(conn, "INSERT INTO records (id, subject_id, kind, channel,"
+                              " occurred_on, status, recorded_at, recorded_by,"
+                              " policy_version) VALUES (?, ?, ?, ?, ?, 'active', ?, 'ingest', ?)"
+                              " ON CONFLICT DO NOTHING",
+                        [(f"sim:{row0 + i}", sid, kind, channel, days[d], at, rules.version)
+                         for i, (sid, kind, channel, d) in enumerate(zip(
+                             sids, cols["kind"], cols["channel"], cols["day"], strict=True))])
             row0 += n
             if progress:
                 progress(row0, pf.metadata.num_rows)
