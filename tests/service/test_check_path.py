@@ -16,7 +16,13 @@ from fastapi.testclient import TestClient
 
 from socialcredit.service import create_app, create_token, make_engine
 from socialcredit.service._checks import log_changes
-from socialcredit.service._db import audit, audit_subjects, metadata, subject_states
+from socialcredit.service._db import (
+    audit,
+    audit_subjects,
+    metadata,
+    state_changes,
+    subject_states,
+)
 
 from .conftest import TODAY, Service, reference_policy
 from .test_reliability import free_port, start_server, stop
@@ -76,6 +82,10 @@ def test_a_change_outside_the_log_is_not_seen_until_the_log_names_it(db_url):
     assert allowed(svc.client, gate, "alice")
     with engine.begin() as conn:
         log_changes(conn, None)
+        # '*' outranks the entries before it, which go: the log does not grow forever
+        log = conn.execute(sa.select(state_changes.c.subject_id)
+                           .order_by(state_changes.c.seq)).scalars().all()
+        assert log == ["alice", "*"]  # the entry before it stays, for its number
     assert not allowed(svc.client, gate, "alice")
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from socialcredit.service._db import state_changes
+from socialcredit.service._db import driver_timestamp, placeholders, state_changes
 from socialcredit.service._rules import Evaluation, Rules
 
 ALL = "*"  # a change log entry that drops every cached state
@@ -49,6 +49,12 @@ def log_changes(conn: sa.Connection, subject_ids: Iterable[str] | None) -> None:
         return
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    if subject_ids is None:
+        # '*' outranks every earlier entry: a process behind any of them reads it (it
+        # comes after all of them) and drops everything, so they can go. The last one
+        # stays, so that SQLite does not number the '*' from 1 again.
+        newest = sa.select(sa.func.max(state_changes.c.seq)).scalar_subquery()
+        conn.execute(state_changes.delete().where(state_changes.c.seq < newest))
     conn.execute(state_changes.insert(), [{"subject_id": s} for s in ids])
 
 
@@ -61,9 +67,6 @@ class _Raw:
         self.pg = engine.dialect.name == "postgresql"
         self._conn: Any = None
 
-    def sql(self, text: str) -> str:
-        return text.replace("?", "%s") if self.pg else text
-
     def rows(self, text: str, params: tuple | list = ()) -> list[tuple]:
         if self._conn is None:
             self._conn = self.engine.raw_connection()
@@ -71,7 +74,7 @@ class _Raw:
                 self._conn.driver_connection.autocommit = True
         try:
             cur = self._conn.cursor()
-            cur.execute(self.sql(text), params)
+            cur.execute(placeholders(text, self.engine.dialect.name), params)
             out = cur.fetchall()
             cur.close()
             return out
@@ -309,8 +312,8 @@ class AuditWriter:
         self._inline: Any = None  # SQLite connection that never waits for the write lock
 
     def stamp(self, at: datetime) -> Any:
-        """`at` as the column takes it (SQLAlchemy's text form on SQLite)."""
-        return at if self.pg else at.strftime("%Y-%m-%d %H:%M:%S.%f")
+        """`at` as the column takes it."""
+        return driver_timestamp(self.engine.dialect.name, at)
 
     async def write(self, entry: AuditEntry) -> None:
         """Commit the entry; return once it is committed."""
@@ -326,15 +329,15 @@ class AuditWriter:
 
     def _insert(self, conn: Any, entries: list[AuditEntry]) -> None:
         cur = conn.cursor()
-        q = (lambda sql: sql.replace("?", "%s")) if self.pg else (lambda sql: sql)
+        dialect = self.engine.dialect.name
         rows = [r for e in entries if e.subjects is None for r in e.rows]
         if rows:
-            cur.executemany(q(self.INSERT), rows)
+            cur.executemany(placeholders(self.INSERT, dialect), rows)
         for e in entries:
             if e.subjects is None:
                 continue
             if self.pg:
-                cur.execute(q(self.INSERT) + " RETURNING id", e.rows[0])
+                cur.execute(placeholders(self.INSERT, dialect) + " RETURNING id", e.rows[0])
                 audit_id = cur.fetchone()[0]
                 with cur.copy("COPY audit_subjects (audit_id, subject_id, position, decision)"
                               " FROM STDIN") as copy:

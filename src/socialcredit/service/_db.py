@@ -162,12 +162,15 @@ def _new_engine(url: str) -> sa.Engine:
     return engine
 
 
+def placeholders(text: str, dialect: str) -> str:
+    """SQL written with `?` placeholders, as the dialect's driver takes it."""
+    return text.replace("?", "%s") if dialect == "postgresql" else text
+
+
 def driver_sql(conn: sa.Connection, text: str, params: tuple | list) -> list[tuple]:
     """Plain SQL with `?` placeholders, one row of parameters (a tuple) or many (a list),
     in the connection's transaction, without SQLAlchemy's per-row processing."""
-    if conn.dialect.name == "postgresql":
-        text = text.replace("?", "%s")
-    result = conn.exec_driver_sql(text, params)
+    result = conn.exec_driver_sql(placeholders(text, conn.dialect.name), params)
     return result.all() if result.returns_rows else []
 
 
@@ -176,9 +179,9 @@ def driver_date(conn: sa.Connection, day: date) -> date | str:
     return day.isoformat() if conn.dialect.name == "sqlite" else day
 
 
-def driver_timestamp(conn: sa.Connection, at: datetime) -> datetime | str:
+def driver_timestamp(dialect: str, at: datetime) -> datetime | str:
     """A timestamp as the driver stores it (SQLAlchemy's text form on SQLite)."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f") if conn.dialect.name == "sqlite" else at
+    return at.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else at
 
 
 def upgrade(url: str) -> None:

@@ -45,7 +45,7 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
     row0 = 0
     with engine.begin() as conn:
         conn.execute(subject_states.delete())  # a cache: recomputed on the next read
-        at = driver_timestamp(conn, now)
+        at = driver_timestamp(conn.dialect.name, now)
         days: list = []  # day index -> the date as the driver stores it
         for chunk in pf.iter_batches(batch_size=batch):
             cols = chunk.to_pydict()
