@@ -429,7 +429,6 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             if conn.execute(sa.select(records.c.id).where(records.c.subject_id == subject)
                             .limit(1)).first():
                 raise HTTPException(422, f"{subject!r} has records of its own: not a child")
-            _insert(conn)
             conn.execute(_insert(conn)(subjects).values(
                 id=subject, type="person", guardian_id=body.guardian,
                 created_at=datetime.now(UTC)).on_conflict_do_nothing())
@@ -543,8 +542,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
               reason or f"gatekeeper batch check for {', '.join(services)}")],
             asked, codes))
         return Response(b'{"results":[' + b",".join([
-            b'{"subject":"' + s.encode() + b'",' + d.tail  # ids need no JSON escaping
-            for s, d in zip(asked, decided, strict=True)]) + b"]}",
+            d.result(s) for s, d in zip(asked, decided, strict=True)]) + b"]}",
                         media_type="application/json")
 
     # -------------------------------------------------------------- appeals and review
