@@ -19,8 +19,10 @@ from socialcredit.service._checks import log_changes
 from socialcredit.service._db import (
     audit,
     audit_subjects,
+    dispose_engines,
     metadata,
     state_changes,
+    state_changes_floor,
     subject_states,
 )
 
@@ -234,3 +236,109 @@ def test_checks_wait_for_a_write_lock_held_elsewhere(tmp_path):
                          .where(audit.c.action == "check")).scalar()
     assert n == 2
     blocker.close()
+
+
+def test_a_batch_records_each_subjects_own_decision(db_url):
+    """A batch mixing services, allowed and denied subjects, a child and a repeated
+    subject: the answer, the batch's audit listing and each subject's file agree."""
+    svc = Service(db_url, reference_policy())
+    svc.record("v1", "bob", "volunteering")
+    svc.record("c1", "alice", "court_judgment_default", on="2026-03-01")
+    svc.client.put("/v1/subjects/kid/guardian", headers=svc.h("recorder"),
+                   json={"guardian": "alice"})
+    admin = {"Authorization": f"Bearer {create_token(make_engine(db_url), 'admin')}"}
+    asked = [("alice", "flight"), ("bob", "flight"), ("kid", "school_choice"),
+             ("alice", "flight"), ("bob", "school_choice")]
+    r = svc.client.post("/v1/checks", headers=admin,
+                        json=[{"subject": s, "service": c} for s, c in asked])
+    assert r.status_code == 200, r.text
+    got = r.json()["results"]
+    assert [(x["subject"], x["service"]) for x in got] == asked
+    assert [x["allowed"] for x in got] == [False, True, False, False, True]
+    assert set(got[0]) == {"subject", "service", "allowed", "rule", "legal_basis",
+                           "policy_version"}
+    with make_engine(db_url).connect() as conn:
+        batch = conn.execute(sa.select(audit.c.id).where(audit.c.action == "check_batch")
+                             ).scalar_one()
+    listed = svc.client.get(f"/v1/audit/{batch}/subjects", headers=svc.h("auditor")).json()
+    assert [{k: x[k] for k in ("subject", "service", "allowed", "rule")} for x in
+            listed["items"]] == [{k: x[k] for k in ("subject", "service", "allowed", "rule")}
+                                 for x in got]
+    for subject, expect in (("alice", [False, False]), ("kid", [False]), ("bob", [True])):
+        items = svc.client.get("/v1/audit", headers=svc.h("auditor"), params={
+            "subject": subject, "action": "check_batch"}).json()["items"]
+        # a subject asked twice in one batch reads as one check of that batch
+        assert [x["detail"]["allowed"] for x in items] == expect[:1], subject
+        assert all(x["detail"]["batch"] == batch for x in items)
+
+
+def test_migration_0006_moves_batch_decisions_and_back(db_url):
+    """Batches audited before 0006 (a decision per subject row) keep their decisions
+    through the upgrade, and the downgrade gives them back."""
+    from socialcredit.service._db import downgrade, upgrade
+
+    engine = make_engine(db_url)
+    downgrade(db_url, "0005")
+    with engine.begin() as conn:
+        detail = ('{"services": ["flight"], "checks": 3, "decisions": ['
+                  '{"service": "flight", "allowed": true, "rule": null, "legal_basis": null},'
+                  ' {"service": "flight", "allowed": false, "rule": "r", "legal_basis": "b"}]}')
+        conn.execute(sa.text(
+            "INSERT INTO audit (id, at, actor, role, action, subject_id, detail, reason)"
+            " VALUES (7, :at, 'token:1', 'gatekeeper', 'check_batch', NULL, :d, 'x')"),
+            {"at": _stamp(db_url), "d": detail})
+        conn.execute(sa.text(
+            "INSERT INTO audit_subjects (audit_id, subject_id, position, decision)"
+            " VALUES (7, 'a', 0, 1), (7, 'b', 1, 0), (7, 'a', 2, 1)"))
+    upgrade(db_url)
+    svc = Service(db_url, reference_policy())
+    listed = svc.client.get("/v1/audit/7/subjects", headers=svc.h("auditor")).json()
+    assert [(x["subject"], x["allowed"]) for x in listed["items"]] == [
+        ("a", False), ("b", True), ("a", False)]
+    dispose_engines(db_url)
+    downgrade(db_url, "0005")
+    with make_engine(db_url).connect() as conn:
+        rows = conn.execute(sa.text("SELECT subject_id, position, decision FROM audit_subjects"
+                                    " ORDER BY position")).all()
+    assert [tuple(r) for r in rows] == [("a", 0, 1), ("b", 1, 0), ("a", 2, 1)]
+    upgrade(db_url)
+
+
+def _stamp(url: str):
+    from datetime import UTC, datetime
+
+    from socialcredit.service._db import driver_timestamp
+
+    return driver_timestamp(make_engine(url).dialect.name, datetime(2026, 6, 30, tzinfo=UTC))
+
+
+def test_the_change_log_is_pruned_and_a_process_behind_it_drops_everything(db_url,
+                                                                          monkeypatch):
+    """Writes keep the log to about its last KEEP entries. A process that had not read
+    the pruned entries cannot know what they named: it drops every cached state, so
+    it still sees the change."""
+    from socialcredit.service import _checks
+
+    monkeypatch.setattr(_checks, "KEEP", 6)
+    monkeypatch.setattr(_checks, "PRUNE_EVERY", 3)
+    a = Service(db_url, reference_policy())
+    b = TestClient(create_app(reference_policy(), db_url, today=lambda: TODAY))
+    gate = a.tokens["flight"]
+    a.record("v1", "alice", "volunteering")
+    assert allowed(a.client, gate, "alice")  # cached in a
+    b.post("/v1/records", headers=a.h("recorder"), json={
+        "id": "c1", "subject": "alice", "kind": "court_judgment_default",
+        "occurred_at": "2026-03-01", "channel": "court"})
+    for i in range(12):  # other subjects' writes push alice's entry out of the log
+        b.post("/v1/records", headers=a.h("recorder"), json={
+            "id": f"v{i + 2}", "subject": f"s{i}", "kind": "volunteering",
+            "occurred_at": "2026-06-01", "channel": "registry"})
+    with make_engine(db_url).connect() as conn:
+        log = conn.execute(sa.select(state_changes.c.subject_id)).scalars().all()
+        floor = conn.execute(sa.select(state_changes_floor.c.seq)).scalar_one()
+    assert "alice" not in log
+    assert len(log) <= 6 + 3
+    assert floor > 0
+    assert a.app.state.cache.last_seq < floor  # a has not looked since
+    assert not allowed(a.client, gate, "alice")  # yet it sees the change
+    assert len(a.app.state.cache.states) == 1  # having dropped everything it held

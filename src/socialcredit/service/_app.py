@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Annotated, Any
 
 import jinja2
@@ -33,12 +34,13 @@ from typing_extensions import TypedDict
 from socialcredit import __version__
 from socialcredit.policy import Policy
 from socialcredit.policy._explain import explain
-from socialcredit.service._audit import about, batch_subjects, entry
+from socialcredit.service._audit import about, batch_subjects, entry, pack_codes
 from socialcredit.service._checks import (
     AuditEntry,
     AuditWriter,
     StateCache,
     log_changes,
+    results,
 )
 from socialcredit.service._db import (
     appeals,
@@ -496,7 +498,9 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
                                           for e in exc.errors(include_url=False)]) from None
         items = body if many else [body]
-        for c in {c["service"] for c in items}:
+        services = list(map(itemgetter("service"), items))
+        distinct_services = sorted(set(services))
+        for c in distinct_services:
             if who.role == "gatekeeper" and c != who.service:
                 raise HTTPException(403, f"this gatekeeper token is for {who.service!r},"
                                          f" not {c!r}")
@@ -505,7 +509,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                                            "type": "unknown_service",
                                            "msg": f"unknown service {c!r}; services"
                                                   f" of this policy are {rules.services}"}])
-        asked = [c["subject"] for c in items]
+        asked = list(map(itemgetter("subject"), items))
         keys, unknown, stale = cache.resolve(asked, clock().isoformat())
         if unknown:
             raise HTTPException(404, f"no subject {unknown[0]!r}" + (
@@ -514,7 +518,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             seen = cache.last_seq
             fresh = await run_in_threadpool(recompute, cache.scored(stale))
             cache.adopt(keys, asked, stale, fresh, seen)
-        decided = cache.decide_all(keys, [c["service"] for c in items])
+        decided = cache.decide_all(keys, services)
         reason = request.headers.get("x-purpose")
         at = audit_writer.stamp(datetime.now(UTC))
         if not many:
@@ -523,27 +527,22 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 at, who.id, who.role, "check", body["subject"], d.detail,
                 reason or f"gatekeeper check for {body['service']}")]))
             return Response(d.result(body["subject"]), media_type="application/json")
-        # a batch: one audit row for the request, and one small row per subject with
-        # the index of its decision among the batch's distinct decisions
-        index: dict[int, int] = {}
-        distinct, codes = [], []
-        for d in decided:
-            k = index.get(id(d))
-            if k is None:
-                k = index[id(d)] = len(distinct)
-                distinct.append(d)
-            codes.append(k)
-        services = sorted({c["service"] for c in items})
-        detail = json.dumps({"services": services, "checks": len(items),
+        # a batch: one audit row for the request with the distinct decisions and, for
+        # each subject, the index of its decision among them; and one small row per
+        # subject, so that its file lists the check
+        order = list(map(id, decided))
+        code = {i: k for k, i in enumerate(dict.fromkeys(order))}
+        distinct = list(dict(zip(order, decided, strict=True)).values())  # as in `code`
+        detail = json.dumps({"services": distinct_services, "checks": len(items),
                              "decisions": [{"service": d.service, **d.answer}
                                            for d in distinct]})
-        await audit_writer.write(AuditEntry(
+        committed = audit_writer.submit(AuditEntry(
             [(at, who.id, who.role, "check_batch", None, detail,
-              reason or f"gatekeeper batch check for {', '.join(services)}")],
-            asked, codes))
-        return Response(b'{"results":[' + b",".join([
-            d.result(s) for s, d in zip(asked, decided, strict=True)]) + b"]}",
-                        media_type="application/json")
+              reason or f"gatekeeper batch check for {', '.join(distinct_services)}",
+              pack_codes(map(code.__getitem__, order)))], asked))
+        answer = results(asked, decided)  # built while the audit rows are written
+        await committed
+        return Response(answer, media_type="application/json")
 
     # -------------------------------------------------------------- appeals and review
     @app.post("/v1/appeals", status_code=201, tags=["appeals"])
@@ -650,7 +649,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         (what: check_batch; its subjects at /v1/audit/{id}/subjects); filtered by
         subject, it reads as that subject's check."""
         with engine.begin() as conn:
-            rows = audit if not subject else about(subject)
+            rows = about(subject or None)
             sel = sa.select(rows).order_by(rows.c.id.desc())
             if action:
                 sel = sel.where(rows.c.action == action)

@@ -4,26 +4,43 @@ name it (stored as one row per batch plus one small row per subject)."""
 from __future__ import annotations
 
 import json
+import sys
+from array import array
 from typing import Any
 
 import sqlalchemy as sa
 
 from socialcredit.service._db import audit, audit_subjects
 
+# what a listing shows of an audit row (a batch's codes are read one at a time)
+_SHOWN = [c for c in audit.c if c.key != "codes"]
 
-def about(subject: str, actions: tuple[str, ...] | None = None) -> sa.Subquery:
-    """Audit rows about `subject`: its own, and each batch check naming it, with the
-    index of its decision there (`decision`, NULL for rows of its own)."""
-    own = sa.select(*audit.c, sa.null().label("decision")).where(audit.c.subject_id == subject)
+
+def pack_codes(codes: Any) -> bytes:
+    """A batch's decision indexes (ints below 65,536, in the order asked) as stored."""
+    a = array("H", codes)
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a.tobytes()
+
+
+def about(subject: str | None, actions: tuple[str, ...] | None = None) -> sa.Subquery:
+    """Audit rows about `subject` (None: every row): its own, and each batch check
+    naming it, with its decision's code there (`decision`, NULL for rows of its own)."""
+    own = sa.select(*_SHOWN, sa.cast(sa.null(), sa.LargeBinary).label("decision"))
+    if subject is None:
+        return own.subquery()
+    own = own.where(audit.c.subject_id == subject)
     if actions is not None:
         own = own.where(audit.c.action.in_(actions))
     if actions is not None and "check" not in actions:
         return own.subquery()
-    in_batch = (sa.select(audit_subjects.c.decision)
+    position = (sa.select(audit_subjects.c.position)
                 .where(audit_subjects.c.audit_id == audit.c.id,
                        audit_subjects.c.subject_id == subject)
                 .limit(1).correlate(audit).scalar_subquery())
-    batched = (sa.select(*audit.c, in_batch.label("decision"))
+    batched = (sa.select(*_SHOWN, sa.func.substr(audit.c.codes, position * 2 + 1, 2,
+                                                 type_=sa.LargeBinary).label("decision"))
                .where(audit.c.action == "check_batch",
                       sa.exists().where(audit_subjects.c.audit_id == audit.c.id,
                                         audit_subjects.c.subject_id == subject)))
@@ -36,7 +53,8 @@ def entry(row: Any) -> dict[str, Any]:
     detail = json.loads(row.detail) if row.detail else None
     what, whom = row.action, row.subject_id
     if row.action == "check_batch" and getattr(row, "decision", None) is not None:
-        what, detail = "check", {**detail["decisions"][row.decision], "batch": row.id}
+        code = int.from_bytes(bytes(row.decision), "little")
+        what, detail = "check", {**detail["decisions"][code], "batch": row.id}
     return {"id": row.id, "at": row.at.isoformat(), "who": row.actor, "role": row.role,
             "what": what, "whom": whom, "detail": detail, "why": row.reason}
 
@@ -44,12 +62,15 @@ def entry(row: Any) -> dict[str, Any]:
 def batch_subjects(conn: sa.Connection, audit_id: int, offset: int,
                    limit: int) -> list[dict[str, Any]] | None:
     """The subjects of one batch check with their decisions (None: no such batch)."""
-    row = conn.execute(sa.select(audit.c.detail).where(audit.c.id == audit_id,
-                                                       audit.c.action == "check_batch")).first()
+    row = conn.execute(sa.select(audit.c.detail, audit.c.codes).where(
+        audit.c.id == audit_id, audit.c.action == "check_batch")).first()
     if row is None:
         return None
     decisions = json.loads(row.detail)["decisions"]
-    rows = conn.execute(sa.select(audit_subjects.c.subject_id, audit_subjects.c.decision)
+    codes = array("H", bytes(row.codes))
+    if sys.byteorder == "big":
+        codes.byteswap()
+    rows = conn.execute(sa.select(audit_subjects.c.subject_id, audit_subjects.c.position)
                         .where(audit_subjects.c.audit_id == audit_id)
                         .order_by(audit_subjects.c.position).offset(offset).limit(limit))
-    return [{"subject": r.subject_id, **decisions[r.decision]} for r in rows]
+    return [{"subject": r.subject_id, **decisions[codes[r.position]]} for r in rows]

@@ -25,16 +25,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count, repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from socialcredit.service._db import driver_timestamp, placeholders, state_changes
+from socialcredit.service._db import (
+    driver_timestamp,
+    placeholders,
+    state_changes,
+    state_changes_floor,
+)
 from socialcredit.service._rules import Evaluation, Rules
 
 ALL = "*"  # a change log entry that drops every cached state
 _LOCK_KEY = 0x5C0C1A1  # PostgreSQL advisory lock that orders change log entries
+
+
+# The log keeps about its last KEEP entries: writes prune it every PRUNE_EVERY entries
+KEEP = 1_000_000
+PRUNE_EVERY = 50_000
 
 
 def log_changes(conn: sa.Connection, subject_ids: Iterable[str] | None) -> None:
@@ -56,6 +67,13 @@ def log_changes(conn: sa.Connection, subject_ids: Iterable[str] | None) -> None:
         newest = sa.select(sa.func.max(state_changes.c.seq)).scalar_subquery()
         conn.execute(state_changes.delete().where(state_changes.c.seq < newest))
     conn.execute(state_changes.insert(), [{"subject_id": s} for s in ids])
+    newest = conn.execute(sa.select(sa.func.max(state_changes.c.seq))).scalar()
+    if newest // PRUNE_EVERY > (newest - len(ids)) // PRUNE_EVERY and newest > KEEP:
+        # a process behind the floor has missed pruned entries: it drops everything
+        floor = newest - KEEP
+        conn.execute(state_changes.delete().where(state_changes.c.seq <= floor))
+        conn.execute(state_changes_floor.update().where(state_changes_floor.c.seq < floor)
+                     .values(seq=floor))
 
 
 class _Raw:
@@ -99,27 +117,41 @@ class StateCache:
         self._interned: dict[tuple, tuple] = {}
         self._decisions: dict[tuple, Decision] = {}  # (state, service) -> decision
         self._by_state: dict[tuple, Decision] = {}  # the same, without the dates
+        # what `_lookup` found, kept for one day: id -> decision key of a state that
+        # holds that day. A change drops the subject's entry; a change to a guardian
+        # drops them all (its children's entries are its state).
+        self._ready: dict[str, tuple] = {}
+        self._ready_day = ""
+        self._guardians: set[str] = set()
 
     def clear(self) -> None:
         self.kinds.clear()
         self.states.clear()
         self._interned.clear()
+        self._ready.clear()
+        self._guardians.clear()
 
     def sync(self) -> None:
         """Drop the states that writes committed since the last look have changed."""
         if self.last_seq is None:
-            self.last_seq = self.raw.rows("SELECT COALESCE(MAX(seq), 0) FROM state_changes")[
-                0][0]
+            self.last_seq = self.raw.rows(
+                "SELECT COALESCE(MAX(seq), 0) FROM (SELECT MAX(seq) AS seq FROM state_changes"
+                " UNION ALL SELECT seq FROM state_changes_floor) AS s")[0][0]
             return
+        # a floor past the last entry seen reads as a '*' there: entries were pruned
         for seq, sid in self.raw.rows(
-                "SELECT seq, subject_id FROM state_changes WHERE seq > ? ORDER BY seq",
-                (self.last_seq,)):
+                "SELECT seq, subject_id FROM state_changes WHERE seq > ? UNION ALL"
+                " SELECT seq, '*' FROM state_changes_floor WHERE seq > ? ORDER BY 1",
+                (self.last_seq, self.last_seq)):
             self.last_seq = seq
             if sid == ALL:
                 self.clear()
             else:
                 self.kinds.pop(sid, None)
                 self.states.pop(sid, None)
+                self._ready.pop(sid, None)
+                if sid in self._guardians:
+                    self._ready.clear()
 
     def resolve(self, ids: list[str], today: str) -> tuple[list[tuple | None], list[str],
                                                           list[str]]:
@@ -127,12 +159,22 @@ class StateCache:
         (else None); and the subjects that do not exist, and those whose state must be
         computed first (`adopt` fills their keys in)."""
         self.sync()
-        keys, unknown, stale = self._lookup(ids, today)
+        if today != self._ready_day:
+            self._ready.clear()
+            self._ready_day = today
+        keys = list(map(self._ready.get, ids))
+        if None not in keys:
+            return keys, [], []
+        rest = [sid for sid, k in zip(ids, keys, strict=True) if k is None]
+        found, unknown, stale = self._lookup(rest, today)
         if unknown or stale:
             again = sorted(set(unknown) | set(stale))
             self._load(again)
-            keys2, unknown, stale = self._lookup(again, today)
-            self._fill(keys, ids, dict(zip(again, keys2, strict=True)))
+            found2, unknown, stale = self._lookup(again, today)
+            self._fill(found, rest, dict(zip(again, found2, strict=True)))
+        more = {sid: k for sid, k in zip(rest, found, strict=True) if k is not None}
+        self._ready.update(more)
+        self._fill(keys, ids, more)
         return keys, unknown, stale
 
     def _lookup(self, ids: list[str], today: str) -> tuple[list, list, list]:
@@ -185,6 +227,8 @@ class StateCache:
             if keep:
                 self.states[guardian or sid] = st
             more[sid] = self._child_key(st) if guardian else st
+            if keep and st[4] <= self._ready_day <= st[5]:
+                self._ready[sid] = more[sid]
         self._fill(keys, ids, more)
 
     def decide_all(self, keys: list[tuple], services: list[str]) -> list[Decision]:
@@ -193,14 +237,9 @@ class StateCache:
         if len(set(services)) > 1:
             return [self.decide(k, s) for k, s in zip(keys, services, strict=True)]
         service = services[0] if services else ""
-        memo: dict[int, Decision] = {}
-        out = []
-        for k in keys:
-            d = memo.get(id(k))  # keys are interned and alive here: ids are unique
-            if d is None:
-                d = memo[id(k)] = self.decide(k, service)
-            out.append(d)
-        return out
+        ids = list(map(id, keys))  # keys are interned and alive here: ids are unique
+        chosen = {i: self.decide(k, service) for i, k in dict(zip(ids, keys, strict=True)).items()}
+        return list(map(chosen.__getitem__, ids))
 
     def _load(self, ids: list[str]) -> None:
         if len(self.kinds) + len(ids) > self.MAX_ENTRIES:
@@ -217,6 +256,8 @@ class StateCache:
                         f" WHERE s.id IN ({','.join('?' * len(part))})", part):
                 kind = (stype, guardian)
                 self.kinds[sid] = self._interned.setdefault(kind, kind)
+                if guardian:
+                    self._guardians.add(guardian)
                 if ssid is not None and pv == version:
                     gtype = "person" if guardian else stype
                     key = (gtype, score, grade, lists, str(since), str(until))
@@ -250,23 +291,37 @@ class StateCache:
 @dataclass(frozen=True, eq=False, slots=True)
 class Decision:
     """A check's answer (allowed, rule, legal_basis) for one service, with its audit
-    detail and the JSON of a result after its subject."""
+    detail and the JSON of a result after its subject id."""
 
     service: str
     answer: dict[str, Any]
     detail: str
-    tail: bytes
+    tail: str
 
     def result(self, subject: str) -> bytes:
         """The result's JSON; subject ids match the API's id pattern, so they need no
         escaping."""
-        return b'{"subject":"' + subject.encode() + b'",' + self.tail
+        return (_OPEN + subject + self.tail).encode()
+
+
+_OPEN = '{"subject":"'
 
 
 def make_decision(service: str, answer: dict[str, Any], version: str) -> Decision:
     return Decision(service, answer, json.dumps({"service": service, **answer}),
-                    orjson.dumps({"service": service, **answer,
-                                  "policy_version": version})[1:])
+                    '",' + orjson.dumps({"service": service, **answer,
+                                         "policy_version": version})[1:].decode())
+
+
+def results(subjects: list[str], decided: list[Decision]) -> bytes:
+    """A batch's answer, {"results": [...]}, in the order asked (joined, not formatted
+    one by one: a batch holds up to 10,000)."""
+    parts = ["," + _OPEN] * (3 * len(subjects))
+    if parts:
+        parts[0] = _OPEN
+        parts[1::3] = subjects
+        parts[2::3] = map(attrgetter("tail"), decided)
+    return ('{"results":[' + "".join(parts) + "]}").encode()
 
 
 def _names(lists: str) -> list[str]:
@@ -276,12 +331,11 @@ def _names(lists: str) -> list[str]:
 @dataclass
 class AuditEntry:
     """What one request puts in the audit log: full rows (at, actor, role, action,
-    subject_id, detail, reason), or a batch: one such row with `subjects` and, for each,
-    the index of its decision in the row's detail."""
+    subject_id, detail, reason); or, for a batch check, its one row with its `codes`
+    (see `_audit.pack_codes`) last, and the `subjects` it asked about."""
 
     rows: list[tuple] = field(default_factory=list)
     subjects: list[str] | None = None
-    decisions: list[int] | None = None
 
 
 class AuditWriter:
@@ -298,8 +352,12 @@ class AuditWriter:
     CHECKPOINT_SECONDS = 0.25
     INSERT = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason)"
               " VALUES (?, ?, ?, ?, ?, ?, ?)")
-    INSERT_SUBJECTS = ("INSERT INTO audit_subjects (audit_id, subject_id, position, decision)"
-                       " VALUES (?, ?, ?, ?)")
+    INSERT_BATCH = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason,"
+                    " codes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    # SQLite: a batch's subject rows in one statement, in key order (ids need no
+    # escaping in JSON: they match the API's id pattern)
+    INSERT_SUBJECTS = ("INSERT INTO audit_subjects (audit_id, subject_id, position)"
+                       " SELECT ?, value, key FROM json_each(?) ORDER BY value, key")
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -317,15 +375,21 @@ class AuditWriter:
 
     async def write(self, entry: AuditEntry) -> None:
         """Commit the entry; return once it is committed."""
+        await self.submit(entry)
+
+    def submit(self, entry: AuditEntry) -> asyncio.Future:
+        """Start committing the entry; the future is done once it is committed. A
+        batch's entry goes to the thread at once (its subject rows are one statement
+        that runs without the GIL), so the caller can build the answer meanwhile."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        if self.pg:
+        if self.pg or entry.subjects is not None:
             self._to_thread([(entry, loop, done)])
         else:
             if not self._pending:
                 loop.call_soon(self._commit_inline)
             self._pending.append((entry, loop, done))
-        await done
+        return done
 
     def _insert(self, conn: Any, entries: list[AuditEntry]) -> None:
         cur = conn.cursor()
@@ -337,16 +401,17 @@ class AuditWriter:
             if e.subjects is None:
                 continue
             if self.pg:
-                cur.execute(placeholders(self.INSERT, dialect) + " RETURNING id", e.rows[0])
+                cur.execute(placeholders(self.INSERT_BATCH, dialect) + " RETURNING id",
+                            e.rows[0])
                 audit_id = cur.fetchone()[0]
-                with cur.copy("COPY audit_subjects (audit_id, subject_id, position, decision)"
+                with cur.copy("COPY audit_subjects (audit_id, subject_id, position)"
                               " FROM STDIN") as copy:
-                    for row in zip(repeat(audit_id), e.subjects, count(), e.decisions):
+                    for row in zip(repeat(audit_id), e.subjects, count()):
                         copy.write_row(row)
             else:
-                cur.execute(self.INSERT, e.rows[0])
-                cur.executemany(self.INSERT_SUBJECTS, zip(
-                    repeat(cur.lastrowid), e.subjects, count(), e.decisions))
+                cur.execute(self.INSERT_BATCH, e.rows[0])
+                cur.execute(self.INSERT_SUBJECTS,
+                            (cur.lastrowid, orjson.dumps(e.subjects).decode()))
         cur.close()
 
     def _commit_inline(self) -> None:

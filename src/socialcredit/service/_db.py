@@ -63,6 +63,13 @@ state_changes = sa.Table(
               autoincrement=True),
     sa.Column("subject_id", sa.String(64), nullable=False),
 )
+# one row: the newest entry pruned from the log; a process that has not seen it drops
+# every cached state (the log keeps the last entries only, see _checks.py)
+state_changes_floor = sa.Table(
+    "state_changes_floor", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
 
 tokens = sa.Table(
     "tokens", metadata,
@@ -99,19 +106,21 @@ audit = sa.Table(
     sa.Column("subject_id", sa.String(64), nullable=True),
     sa.Column("detail", sa.Text, nullable=True),
     sa.Column("reason", sa.Text, nullable=True),
+    # a batch check: for each subject in the order asked, the index of its decision
+    # among those in `detail` (two bytes each, little-endian); see _audit.py
+    sa.Column("codes", sa.LargeBinary, nullable=True),
     sa.Index("ix_audit_subject", "subject_id", "at"),
     sa.Index("ix_audit_action", "action", "id"),
 )
 
-# the subjects of a batch check (audit action 'check_batch'): one row per check, with
-# the index of its decision in the batch row's detail; keyed by batch first, so a batch
-# is one sequential run of inserts
+# the subjects of a batch check (audit action 'check_batch'), one row per check; keyed
+# by batch first, so a batch is one sequential run of inserts (its decisions are the
+# batch row's `codes`)
 audit_subjects = sa.Table(
     "audit_subjects", metadata,
     sa.Column("audit_id", sa.Integer, sa.ForeignKey("audit.id"), primary_key=True),
     sa.Column("subject_id", sa.String(64), primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True),
-    sa.Column("decision", sa.SmallInteger, nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -184,8 +193,18 @@ def driver_timestamp(dialect: str, at: datetime) -> datetime | str:
     return at.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else at
 
 
-def upgrade(url: str) -> None:
-    """Apply every migration to the database at `url` (`socialcredit db upgrade`)."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply the migrations up to `revision` (default: all) to the database at `url`
+    (`socialcredit db upgrade`)."""
+    _migrate(url, "upgrade", revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Undo the migrations after `revision`."""
+    _migrate(url, "downgrade", revision)
+
+
+def _migrate(url: str, direction: str, revision: str) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -193,7 +212,7 @@ def upgrade(url: str) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     cfg.attributes["engine"] = make_engine(url)
     try:
-        command.upgrade(cfg, "head")
+        getattr(command, direction)(cfg, revision)
     except sa.exc.OperationalError as exc:
         raise SocialCreditError(f"--db: cannot reach or migrate the database ({exc.orig})") \
             from None
