@@ -135,6 +135,14 @@ class Rules:
         return (final["score"].tolist(), [plan.grades[g] for g in final["grade"].tolist()],
                 lists, (first + until).tolist())
 
+    def warm_up(self, today: date) -> None:
+        """Compile the kernels now (a state of one subject with one record per type),
+        not in the first check that needs them."""
+        for subject_type, codes in self._codes.items():
+            if codes:
+                self.states(subject_type, 1, np.zeros(1, np.int64), [next(iter(codes))],
+                            np.array([today], "datetime64[D]"), today)
+
     def valid_until(self, subject_type: str, n: int, subject: np.ndarray, day: np.ndarray,
                     code: np.ndarray, today: int) -> np.ndarray:
         """Per subject, the last day (same scale as `day`) on which its state today is
