@@ -17,11 +17,20 @@ _SHOWN = [c for c in audit.c if c.key != "codes"]
 
 
 def pack_codes(codes: Any) -> bytes:
-    """A batch's decision indexes (ints below 65,536, in the order asked) as stored."""
+    """A batch's decision indexes (ints below 65,536, in the order asked) as stored:
+    two bytes each, little-endian."""
     a = array("H", codes)
     if sys.byteorder == "big":
         a.byteswap()
     return a.tobytes()
+
+
+def unpack_codes(blob: bytes) -> array:
+    """The decision indexes that `pack_codes` stored."""
+    a = array("H", bytes(blob))
+    if sys.byteorder == "big":
+        a.byteswap()
+    return a
 
 
 def about(subject: str | None, actions: tuple[str, ...] | None = None) -> sa.Subquery:
@@ -53,7 +62,7 @@ def entry(row: Any) -> dict[str, Any]:
     detail = json.loads(row.detail) if row.detail else None
     what, whom = row.action, row.subject_id
     if row.action == "check_batch" and getattr(row, "decision", None) is not None:
-        code = int.from_bytes(bytes(row.decision), "little")
+        code = unpack_codes(row.decision)[0]  # this subject's code, cut out in SQL
         what, detail = "check", {**detail["decisions"][code], "batch": row.id}
     return {"id": row.id, "at": row.at.isoformat(), "who": row.actor, "role": row.role,
             "what": what, "whom": whom, "detail": detail, "why": row.reason}
@@ -67,9 +76,7 @@ def batch_subjects(conn: sa.Connection, audit_id: int, offset: int,
     if row is None:
         return None
     decisions = json.loads(row.detail)["decisions"]
-    codes = array("H", bytes(row.codes))
-    if sys.byteorder == "big":
-        codes.byteswap()
+    codes = unpack_codes(row.codes)
     rows = conn.execute(sa.select(audit_subjects.c.subject_id, audit_subjects.c.position)
                         .where(audit_subjects.c.audit_id == audit_id)
                         .order_by(audit_subjects.c.position).offset(offset).limit(limit))
