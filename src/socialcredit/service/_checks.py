@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import count, repeat
+from itertools import count
 from operator import attrgetter
 from typing import Any
 
@@ -404,10 +404,12 @@ class AuditWriter:
                 cur.execute(placeholders(self.INSERT_BATCH, dialect) + " RETURNING id",
                             e.rows[0])
                 audit_id = cur.fetchone()[0]
+                # COPY's text form, built in one go (ids hold no tab, newline or
+                # backslash: they match the API's id pattern)
                 with cur.copy("COPY audit_subjects (audit_id, subject_id, position)"
                               " FROM STDIN") as copy:
-                    for row in zip(repeat(audit_id), e.subjects, count()):
-                        copy.write_row(row)
+                    copy.write("".join(map(f"{audit_id}\t{{}}\t{{}}\n".format,
+                                           e.subjects, count())))
             else:
                 cur.execute(self.INSERT_BATCH, e.rows[0])
                 cur.execute(self.INSERT_SUBJECTS,
