@@ -345,9 +345,10 @@ class AuditWriter:
     On SQLite the entries of all requests that reach `write` in one turn of the event
     loop are committed together, on the loop, when the write lock is free at once (a
     commit there takes tens of microseconds, and no thread competes for the GIL). When
-    another connection holds the lock, and always on PostgreSQL (where a commit waits on
-    the network), a writer thread commits them and waits for the lock as long as
-    needed."""
+    another connection holds the lock, for batch checks (whose subject rows are one
+    statement that runs without the GIL, beside the loop), and always on PostgreSQL
+    (where a commit waits on the network), a writer thread commits them and waits for
+    the lock as long as needed."""
 
     CHECKPOINT_SECONDS = 0.25
     INSERT = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason)"
