@@ -177,18 +177,8 @@ def main() -> None:
 
         k = args.batch_clients
         shares = [batches[j::k] for j in range(k)]  # the same share per client each pass
-        passes = [("stored states, read from the database", "python")]
-        passes.append(("the same subjects again, from the process's cache",
-                       "wrk" if shutil.which("wrk") else "python"))
-        for label, how in passes:
-            if how == "wrk":
-                bodies = []
-                for j, b in enumerate(batches):
-                    bodies.append(tmp / f"batch-{j}.json")
-                    bodies[-1].write_bytes(b)
-                for conns in (1, 2):
-                    batch_wrk(base, token, bodies, size, conns, args.seconds, label)
-                continue
+
+        def python_pass(label: str) -> None:
             t = time.perf_counter()
             with ThreadPoolExecutor(k) as pool:
                 walls = [w for ws in pool.map(send, shares) for w in ws]
@@ -196,6 +186,17 @@ def main() -> None:
             print(f"batch checks, warm ({size:,} subjects per request, {rounds} requests from"
                   f" {k} Python client{'s' * (k > 1)}; {label}): {rounds * size / wall:,.0f}"
                   f" subjects/s; per request median {statistics.median(walls) * 1000:.0f} ms")
+
+        python_pass("stored states, read from the database")
+        again = "the same subjects again, from the process's cache"
+        if shutil.which("wrk"):
+            bodies = [tmp / f"batch-{j}.json" for j in range(rounds)]
+            for path, b in zip(bodies, batches, strict=True):
+                path.write_bytes(b)
+            for conns in (1, 2):
+                batch_wrk(base, token, bodies, size, conns, args.seconds, again)
+        else:
+            python_pass(again)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # uvicorn would finish in-flight work first
         proc.wait(timeout=30)
@@ -216,25 +217,34 @@ end
 """
 
 
-def single_wrk(base: str, token: str, ids: Path, conns: int, seconds: int) -> None:
-    """Single checks of random subjects from `conns` keep-alive connections (one wrk
-    thread), with wrk's latency percentiles."""
-    script = ids.with_name("checks.lua")
-    script.write_text(WRK_SCRIPT)
-    subprocess.run(["wrk", "-t1", f"-c{conns}", "-d2s", "-s", str(script), base, "--",
-                    str(ids), token, "1"], check=True, capture_output=True)  # warm-up
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
-                          str(script), base, "--", str(ids), token, "2"],
-                         check=True, capture_output=True, text=True).stdout
+def run_wrk(base: str, script: Path, text: str, conns: int, seconds: int, args: list[str],
+            warm_args: list[str] | None = None) -> tuple[float, dict[str, str], str]:
+    """One wrk thread over `conns` keep-alive connections, after a 2 s warm-up (with
+    `warm_args`, default `args`, for the script): the requests per second, the 50th and
+    99th latency percentiles, and any trouble (non-2xx answers, socket errors)."""
+    script.write_text(text)
+    def wrk(*opts: str, script_args: list[str]) -> str:
+        return subprocess.run(["wrk", "-t1", f"-c{conns}", *opts, "-s", str(script), base,
+                               "--", *script_args], check=True, capture_output=True,
+                              text=True).stdout
+
+    wrk("-d2s", script_args=warm_args or args)
+    out = wrk(f"-d{seconds}s", "--latency", script_args=args)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
-    print(f"single checks, warm (wrk, {conns} connection{'s' * (conns > 1)}):"
-          f" {rate:,.0f}/s, median {pct['50']}, p99 {pct['99']}"
-          + (f"; {bad.group(1)} non-2xx!" if bad else "")
-          + (f"; {errors.group(0)}" if errors else ""))
+    trouble = ((f"; {bad.group(1)} non-2xx!" if bad else "")
+               + (f"; {errors.group(0)}" if errors else ""))
+    return rate, pct, trouble
 
+
+def single_wrk(base: str, token: str, ids: Path, conns: int, seconds: int) -> None:
+    """Single checks of random subjects, with wrk's latency percentiles."""
+    rate, pct, trouble = run_wrk(base, ids.with_name("checks.lua"), WRK_SCRIPT, conns,
+                                 seconds, [str(ids), token, "2"], [str(ids), token, "1"])
+    print(f"single checks, warm (wrk, {conns} connection{'s' * (conns > 1)}):"
+          f" {rate:,.0f}/s, median {pct['50']}, p99 {pct['99']}{trouble}")
 
 
 BATCH_SCRIPT = """
@@ -257,24 +267,13 @@ end
 
 def batch_wrk(base: str, token: str, bodies: list[Path], size: int, conns: int, seconds: int,
               label: str) -> None:
-    """Batch checks from `conns` keep-alive connections (one wrk thread, in C, so the
-    client takes little of the CPUs the server shares), cycling through the bodies."""
-    script = bodies[0].with_name("batches.lua")
-    script.write_text(BATCH_SCRIPT)
-    files = [str(b) for b in bodies]
-    subprocess.run(["wrk", "-t1", f"-c{conns}", "-d2s", "-s", str(script), base, "--",
-                    token, *files], check=True, capture_output=True)  # warm-up
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s",
-                          str(script), base, "--", token, *files],
-                         check=True, capture_output=True, text=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    """Batch checks cycling through the bodies (wrk is C, so the client takes little of
+    the CPUs the server shares)."""
+    rate, pct, trouble = run_wrk(base, bodies[0].with_name("batches.lua"), BATCH_SCRIPT,
+                                 conns, seconds, [token, *map(str, bodies)])
     print(f"batch checks, warm ({size:,} subjects per request, wrk, {conns} connection"
           f"{'s' * (conns > 1)}; {label}): {rate * size:,.0f} subjects/s;"
-          f" per request median {pct['50']}, p99 {pct['99']}"
-          + (f"; {bad.group(1)} non-2xx!" if bad else ""))
-
+          f" per request median {pct['50']}, p99 {pct['99']}{trouble}")
 
 if __name__ == "__main__":
     main()
