@@ -87,7 +87,8 @@ def simulate(
                                                    help="Persons (default: the policy's).")] = None,
     days: Annotated[int | None, typer.Option("--days", "-d",
                                              help="Days (default: the policy's).")] = None,
-    seed: Annotated[int, typer.Option("--seed", "-s", help="The run's seed.")] = 0,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", "-s", help="The run's seed (default: the policy's [run] seed).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
         "runs/latest"),
     ledger: Annotated[bool, typer.Option("--ledger", help="Also write every record.")] = False,

@@ -30,8 +30,8 @@ def test_threads_and_chunks_do_not_change_results(reference_policy, threads, chu
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     for tname in ("person", "company"):
-        np.testing.assert_array_equal(run.types[tname].final["score"],
-                                      base.types[tname].final["score"])
+        np.testing.assert_array_equal(run.types[tname].final.score,
+                                      base.types[tname].final.score)
     cat = {k: np.concatenate([r[k] for r in rows if r["type"] == "person"])
            for k in ("day", "subject", "kind", "flags", "doer")}
     cat0 = {k: np.concatenate([r[k] for r in base_rows if r["type"] == "person"])
@@ -56,26 +56,26 @@ def test_common_random_numbers_across_policies():
     np.testing.assert_array_equal(ra.population.person_region, rb.population.person_region)
     np.testing.assert_array_equal(ra.population.person_traits, rb.population.person_traits)
     # the same acts, day by day and behaviour by behaviour
-    np.testing.assert_array_equal(ra.types["person"].acc["acts"], rb.types["person"].acc["acts"])
-    assert ra.types["person"].acc["acts"].any()
+    np.testing.assert_array_equal(ra.types["person"].acc.acts, rb.types["person"].acc.acts)
+    assert ra.types["person"].acc.acts.any()
     # same registry records; only misattribution differs
     pa_, pb_ = ra.types["person"], rb.types["person"]
     reg = [i for i, k in enumerate(pa_.plan.kinds) if k.channel == "registry"]
-    np.testing.assert_array_equal(pa_.acc["rec"][:, reg], pb_.acc["rec"][:, reg])
+    np.testing.assert_array_equal(pa_.acc.rec[:, reg], pb_.acc.rec[:, reg])
     assert pa_.n_misattributed > 0
     assert pb_.n_misattributed == 0
     # camera records are the same in number: misattribution moves them, it adds none
     cam = [i for i, k in enumerate(pa_.plan.kinds) if k.channel == "camera"]
-    assert pa_.acc["rec"][:, cam].sum() == pb_.acc["rec"][:, cam].sum()
+    assert pa_.acc.rec[:, cam].sum() == pb_.acc.rec[:, cam].sum()
 
 
 def test_ledger_agrees_with_counts(reference_policy):
     run, rows = _ledger_run(reference_policy, threads=2, chunk_size=2000)
     person = [r for r in rows if r["type"] == "person"]
     total = sum(r["day"].shape[0] for r in person)
-    assert total == int(run.types["person"].acc["rec"].sum())
+    assert total == int(run.types["person"].acc.rec.sum())
     flags = np.concatenate([r["flags"] for r in person])
-    assert int((flags & 1).sum()) == int(run.types["person"].acc["false"].sum())
+    assert int((flags & 1).sum()) == int(run.types["person"].acc.false.sum())
     mis = (flags & 2) != 0
     assert int(mis.sum()) == run.types["person"].n_misattributed
     subj = np.concatenate([r["subject"] for r in person])

@@ -61,7 +61,7 @@ def test_mean_score_matches_closed_form(reference_50k, reference_50k_summary):
               "running_red_light": -10, "excessive_gaming_purchase": -5,
               "spreading_rumors": -20, "late_debt_payment": -30, "court_judgment_default": -100}
     mean = 1000 + sum(exp[k] / DAYS * 180 * p for k, p in points.items())
-    sd = float(np.std(reference_50k.types["person"].final["score"][
+    sd = float(np.std(reference_50k.types["person"].final.score[
         ~reference_50k.population.is_child]))
     se = sd / math.sqrt(reference_50k.population.n_adults)
     assert abs(reference_50k_summary["mean_score"] - mean) < Z * se + 0.5

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialcredit.engine import compile_policy
-from socialcredit.engine._subject import Record, subject_history
+from socialcredit.engine._replay import Record, subject_history
 from socialcredit.policy import parse_policy
 from socialcredit.scenarios import scenario_path
 

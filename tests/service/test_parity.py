@@ -42,14 +42,14 @@ def test_service_lists_equal_simulator_lists(db_url, tmp_path):
         for i in simulated:
             r = client.get(f"/v1/subjects/{subject_id(tname, int(i))}", headers=h)
             if r.status_code == 404:  # no record: the base state, which lists nobody here
-                assert tr.final["mask"][i] == 0
+                assert tr.final.mask[i] == 0
                 continue
             got = {x["name"] for x in r.json()["lists"]}
-            want = {n for li, n in enumerate(names) if (int(tr.final["mask"][i]) >> li) & 1}
+            want = {n for li, n in enumerate(names) if (int(tr.final.mask[i]) >> li) & 1}
             assert got == want, (tname, i)
-            assert r.json()["score"] == int(tr.final["score"][i])
-            assert r.json()["grade"] == tr.plan.grades[int(tr.final["grade"][i])]
+            assert r.json()["score"] == int(tr.final.score[i])
+            assert r.json()["grade"] == tr.plan.grades[int(tr.final.grade[i])]
             compared += 1
     assert compared > 2000
-    listed = int((run.types["person"].final["mask"] & 1).sum())
+    listed = int((run.types["person"].final.mask & 1).sum())
     assert listed > 50  # the comparison covers many blacklisted people

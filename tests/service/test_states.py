@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socialcredit.engine._subject import Record, subject_history
+from socialcredit.engine._replay import Record, subject_history
 from socialcredit.scenarios import load_scenario
 from socialcredit.service._rules import CountingRecord, Rules
 

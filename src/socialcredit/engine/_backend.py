@@ -1,30 +1,80 @@
 """The backend seam: where array work runs.
 
-The engine calls `Backend.run_chunk` for every chunk of subjects, and nothing else of
-the backend. The CPU backend runs the Numba kernel with the GIL released, so chunks run
-in parallel threads. A GPU (CuPy RawKernel) or Ray backend implements the same call over
-the same plan arrays; chunks are independent, so they can run anywhere.
+A run (or a replay) of one subject type is a `Job`: the plan, the society, the seed
+and the number of days. The engine hands a backend chunks of a job's subjects and calls
+two things, nothing else:
+
+- `outbox(job, start, end)`: pass A, the misattributed records the chunk's subjects
+  send to others;
+- `score(job, start, end, incoming, acc, final, ...)`: pass B, everything else: records,
+  scores, lists, consequences and metrics, into `acc` and `final`.
+
+Chunks are independent, so they can run in threads, processes or on other machines.
+Backends: `cpu` (the Numba kernel, GIL released) and `numpy` (engine/_numpy_backend.py:
+plain NumPy, day by day, written to be read; the yardstick the fast ones are held to).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from socialcredit.engine import _layout as L
 from socialcredit.engine._kernel import run_chunk as _cpu_run_chunk
 from socialcredit.engine._plan import TypePlan
-from socialcredit.errors import RunConfigError
+from socialcredit.errors import RunConfigError, SocialCreditError
+
+FIFO_CAPACITY = 1 << 13
+
+
+class Sent(NamedTuple):
+    """Misattributed records of a chunk, in the order made: (source, day, behaviour)."""
+
+    target: np.ndarray
+    day: np.ndarray
+    kind: np.ndarray
+    src: np.ndarray
+
+
+@dataclass(frozen=True)
+class Job:
+    """One subject type of one run: everything a backend needs for a chunk.
+
+    `replay`: the subjects do nothing of their own (the service's path): every record
+    is incoming, and carries its identity in `Incoming.key`."""
+
+    plan: TypePlan
+    society: L.Society
+    seed: int
+    days: int
+    replay: bool = False
+
+    @property
+    def n(self) -> int:
+        return int(self.society.seg.shape[0])
+
+    def accumulators(self) -> L.Accumulators:
+        p = self.plan
+        return L.accumulators(self.days, len(p.segments), len(p.grades), len(p.lists),
+                              len(p.kinds), len(p.behaviours), p.n_regions,
+                              p.n_bins, len(p.measures), len(p.services))
+
+    def expected_records(self, n: int) -> int:
+        a = self.plan.arrays
+        per_day = float(a.behaviours.rate.sum() + a.channels.fp_rate.sum())
+        return int(2 * per_day * self.days * n) + 4096
 
 
 class Backend(Protocol):
     name: str
 
-    def run_chunk(self, mode_a: bool, seed: int, plan: TypePlan, start: int, end: int,
-                  days: int, region: np.ndarray, seg: np.ndarray, traits: np.ndarray,
-                  n_children: np.ndarray, pool: np.ndarray, pool_off: np.ndarray,
-                  incoming: tuple, acc: dict, final: tuple, box: tuple, led_on: bool,
-                  led: tuple, fifo: tuple) -> int: ...
+    def outbox(self, job: Job, start: int, end: int) -> Sent: ...
+
+    def score(self, job: Job, start: int, end: int, incoming: L.Incoming,
+              acc: L.Accumulators, final: L.Final, ledger: bool,
+              records: L.RecordOut) -> dict[str, np.ndarray] | None: ...
 
 
 class CpuBackend:
@@ -32,44 +82,83 @@ class CpuBackend:
 
     name = "cpu"
 
-    def run_chunk(self, mode_a: bool, seed: int, plan: TypePlan, start: int, end: int,
-                  days: int, region: np.ndarray, seg: np.ndarray, traits: np.ndarray,
-                  n_children: np.ndarray, pool: np.ndarray, pool_off: np.ndarray,
-                  incoming: tuple, acc: dict, final: tuple, box: tuple, led_on: bool,
-                  led: tuple, fifo: tuple) -> int:
-        a = plan.arrays
-        s = plan.scalars
-        return int(_cpu_run_chunk(
-            mode_a, seed, plan.subject_type, start, end, days,
-            region, seg, traits, n_children,
-            a["join_day"], a["cov"],
-            a["b_rate"], a["b_mult"], a["b_chan"], a["b_stream"], a["b_os"], a["b_oe"],
-            a["b_segmask"],
-            a["o_kind"], a["o_prob"], a["o_trait"], a["o_compl"],
-            a["k_points"], a["k_trig"], a["k_tdays"], a["k_rafter"], a["k_rprob"],
-            a["c_det"], a["c_cov"], a["c_mis"], a["c_deter"], a["c_learn"], a["c_fp_rate"],
-            a["c_fp_kind"], a["c_fp_stream"],
-            s["base"], s["window"], s["agg"], s["clamp_lo"], s["clamp_hi"], a["grade_min"],
-            a["l_below"], a["l_atleast"], a["l_excl"], a["l_dur"], a["l_clear"],
-            s["spill_mask"],
-            pool, pool_off,
-            *incoming,
-            s["hist_lo"],
-            acc["grade"], acc["list"], acc["wrong"], acc["child"], acc["hist"],
-            acc["rec"], acc["false"], acc["acts"], acc["reg_acts"], acc["reg_list"],
-            acc["ever"],
-            *final,
-            *box,
-            led_on, *led,
-            *fifo,
-        ))
+    def outbox(self, job: Job, start: int, end: int) -> Sent:
+        cap = max(1024, job.expected_records(end - start) // 8)
+        while True:
+            box = L.outbox(cap)
+            self._call(True, job, start, end, L.no_incoming(), _DUMMY_ACC, _DUMMY_FINAL, box,
+                       _NO_LEDGER, _NO_RECORDS)
+            count = int(box.n[0])
+            if count <= cap:
+                return Sent(*(a[:count].copy() for a in box[:4]))
+            cap = count
+
+    def score(self, job: Job, start: int, end: int, incoming: L.Incoming,
+              acc: L.Accumulators, final: L.Final, ledger: bool,
+              records: L.RecordOut) -> dict[str, np.ndarray] | None:
+        cap = job.expected_records(end - start) if ledger else 0
+        led = L.ledger(cap) if ledger else _NO_LEDGER
+        over = self._call(False, job, start, end, incoming, acc, final, _NO_BOX, led, records)
+        if over:
+            raise SocialCreditError(
+                f"a subject had more than {FIFO_CAPACITY - 1} records counting at once;"
+                " lower the rates or the score window")
+        if not ledger:
+            return None
+        count = int(led.n[0])
+        if count > cap:  # rare: run again, into scratch accumulators, for the rows only
+            led = L.ledger(count)
+            self._call(False, job, start, end, incoming, job.accumulators(), final, _NO_BOX,
+                       led, records)
+        return {"day": led.day[:count].astype(np.int32), "subject": led.subject[:count].copy(),
+                "kind": led.kind[:count].astype(np.int16),
+                "flags": led.flags[:count].astype(np.int8), "doer": led.doer[:count].copy()}
+
+    @staticmethod
+    def _call(mode_a: bool, job: Job, start: int, end: int, incoming: L.Incoming,
+              acc: L.Accumulators, final: L.Final, box: L.Outbox, led: L.Ledger,
+              records: L.RecordOut) -> int:
+        p = job.plan
+        work = L.work(len(p.behaviours), len(p.channels), len(p.lists), len(p.kinds),
+                      FIFO_CAPACITY)
+        return int(_cpu_run_chunk(mode_a, job.replay, job.seed, start, end, job.days,
+                                  p.arrays, p.consequences, job.society, incoming, acc, final,
+                                  box, led, work, records))
 
 
-_BACKENDS: dict[str, type] = {"cpu": CpuBackend}
+def _empty(*shape: int, dtype: type = np.int64) -> np.ndarray:
+    return np.zeros(shape, dtype)
+
+
+# pass A writes no metrics, no states and no ledger; these keep the kernel's argument
+# types (one compilation)
+_DUMMY_ACC = L.Accumulators(
+    grade=_empty(0, 0, 0), list=_empty(0, 0, 0), wrong=_empty(0, 0, 0),
+    hist=_empty(0, 0, dtype=np.int32), rec=_empty(0, 0), false=_empty(0, 0), acts=_empty(0, 0),
+    reg_acts=_empty(0, 0, 0), measure=_empty(0, 0), child_restricted=_empty(0),
+    published=_empty(0), denied=_empty(0, 0), child_denied=_empty(0, 0),
+    reg_list=_empty(0, 0), ever=_empty(0, 0))
+_DUMMY_FINAL = L.final_arrays(0, 0, False)
+_NO_BOX = L.Outbox(*(_empty(0) for _ in range(5)))
+_NO_LEDGER = L.Ledger(*(_empty(0) for _ in range(6)))
+_NO_RECORDS = L.record_out(0)
+
+
+def _numpy_backend() -> Backend:
+    from socialcredit.engine._numpy_backend import NumpyBackend
+
+    return NumpyBackend()
+
+
+_BACKENDS = {"cpu": CpuBackend, "numpy": _numpy_backend}
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called `name`; only 'cpu' exists so far."""
+    """The backend called `name` ('cpu' or 'numpy')."""
     try:
         return _BACKENDS[name]()
     except KeyError:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from socialcredit.engine._decide import company_terms
 from socialcredit.engine._kernel import ACT_SCALE
 from socialcredit.engine._run import RunResult, TypeResult
 
@@ -20,7 +21,7 @@ def _share(num: float, den: float) -> float:
 
 def _levels(tr: TypeResult, key: str) -> np.ndarray:
     """Daily levels (running sum over days) of a difference array."""
-    return np.cumsum(tr.acc[key], axis=0)
+    return np.cumsum(getattr(tr.acc, key), axis=0)
 
 
 def summary(run: RunResult) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def summary(run: RunResult) -> dict[str, Any]:
     if person is not None:
         adults = int(person.segment_sizes[0])
         adult = ~run.population.is_child
-        out["mean_score"] = float(person.final["score"][adult].mean()) if adults else 0.0
+        out["mean_score"] = float(person.final.score[adult].mean()) if adults else 0.0
         grades = _levels(person, "grade")[-1, 0]
         out["grades"] = {g: _share(grades[i], adults) for i, g in enumerate(person.plan.grades)}
         listed = _levels(person, "list")[-1, 0]
@@ -47,27 +48,24 @@ def summary(run: RunResult) -> dict[str, Any]:
             out[rule.adjective] = _share(listed[li], adults)
             if rule.type == "black":
                 out[f"wrongfully_{rule.adjective}"] = _share(wrong[li], adults)
-                out[f"ever_{rule.adjective}"] = _share(person.acc["ever"][0, li], adults)
-        if person.plan.spill_lists:
+                out[f"ever_{rule.adjective}"] = _share(person.acc.ever[0, li], adults)
+        if person.plan.consequences.child_sanctions:
             n_kids = int(run.population.is_child.sum())
-            kids = _levels(person, "child")[-1, len(person.plan.lists)]
+            kids = _levels(person, "child_restricted")[-1]
             out["children_restricted"] = _share(kids, n_kids)
-        rec = person.acc["rec"].sum(axis=0)
+        rec = person.acc.rec.sum(axis=0)
         out["records_per_adult"] = {
             k.name: _share(rec[i], adults) for i, k in enumerate(person.plan.kinds)
         }
-        out["false_record_share"] = _share(person.acc["false"].sum(), rec.sum())
+        out["false_record_share"] = _share(person.acc.false.sum(), rec.sum())
     company = run.types.get("company")
     if company is not None:
         n = company.n_subjects
         grades = _levels(company, "grade")[-1]  # (segments, grades)
         total = grades.sum(axis=0)
         out["company_grades"] = {g: _share(total[i], n) for i, g in enumerate(company.plan.grades)}
-        tax = policy.companies.tax_multiplier
-        if tax:
-            out["mean_tax_multiplier"] = _share(
-                sum(total[i] * tax.get(g, 1.0) for i, g in enumerate(company.plan.grades)), n
-            )
+        if policy.companies.tax_multiplier:
+            out["mean_tax_multiplier"] = _share(float(total @ _tax(company)), n)
         listed = _levels(company, "list")[-1].sum(axis=0)
         for li, name in enumerate(company.plan.lists):
             rule = next(x for x in policy.lists if x.name == name)
@@ -94,11 +92,11 @@ def details(run: RunResult) -> dict[str, Any]:
         d["lists"] = {
             name: {"listed": int(listed[li]), "wrongfully_listed": int(wrong[li]),
                    "wrongful_share_of_list": _share(wrong[li], listed[li]),
-                   "ever_listed": int(tr.acc["ever"][:, li].sum())}
+                   "ever_listed": int(tr.acc.ever[:, li].sum())}
             for li, name in enumerate(plan.lists)
         }
-        rec = tr.acc["rec"].sum(axis=0)
-        false = tr.acc["false"].sum(axis=0)
+        rec = tr.acc.rec.sum(axis=0)
+        false = tr.acc.false.sum(axis=0)
         by_channel: dict[str, dict[str, int]] = {}
         for i, k in enumerate(plan.kinds):
             c = by_channel.setdefault(k.channel, {"records": 0, "false": 0})
@@ -108,7 +106,7 @@ def details(run: RunResult) -> dict[str, Any]:
         d["misattributed_records"] = tr.n_misattributed
         d["expected_acts"] = dict(zip(plan.behaviours, expected_acts(tr).sum(axis=0).tolist(),
                                       strict=True))
-        reg_acts = np.cumsum(tr.acc["reg_acts"], axis=0).sum(axis=0) / ACT_SCALE
+        reg_acts = np.cumsum(tr.acc.reg_acts, axis=0).sum(axis=0) / ACT_SCALE
         reg_n = np.bincount(tr.region[_simulated(run, tname)].astype(np.int64),
                             minlength=len(policy.regions))
         d["regions"] = [
@@ -119,7 +117,7 @@ def details(run: RunResult) -> dict[str, Any]:
                 "joins_day": r.joins_day,
                 "expected_acts_per_subject": {b: _share(reg_acts[k, j], reg_n[k])
                                      for j, b in enumerate(plan.behaviours)},
-                "listed_share": {name: _share(tr.acc["reg_list"][k, li], reg_n[k])
+                "listed_share": {name: _share(tr.acc.reg_list[k, li], reg_n[k])
                                  for li, name in enumerate(plan.lists)},
             }
             for k, r in enumerate(policy.regions)
@@ -127,14 +125,24 @@ def details(run: RunResult) -> dict[str, Any]:
         out[tname] = d
     in_force = measures_in_force(run)
     out["measures_in_force"] = {m: int(v[-1]) for m, v in in_force.items()}
+    out["denied"] = {k: int(v[-1]) for k, v in denied(run).items()}
     out["published"] = {k: int(v[-1]) for k, v in published(run).items()}
     company = run.types.get("company")
     if company is not None and policy.companies.procurement_excluded_grades:
-        total = _levels(company, "grade")[-1].sum(axis=0)
-        out["procurement_excluded"] = int(sum(
-            total[company.plan.grades.index(g)]
-            for g in policy.companies.procurement_excluded_grades))
+        out["procurement_excluded"] = int(_procurement_excluded(company)[-1])
     return out
+
+
+def _tax(tr: TypeResult) -> np.ndarray:
+    """Tax multiplier by grade, through the decision function's company terms."""
+    return company_terms(tr.plan.consequences, np.arange(len(tr.plan.grades)))[0]
+
+
+def _procurement_excluded(tr: TypeResult) -> np.ndarray:
+    """Daily number of companies excluded from public procurement."""
+    grades = _levels(tr, "grade").sum(axis=1)
+    excluded = company_terms(tr.plan.consequences, np.arange(len(tr.plan.grades)))[1]
+    return grades[:, excluded].sum(axis=1)
 
 
 def expected_acts(tr: TypeResult) -> np.ndarray:
@@ -143,7 +151,7 @@ def expected_acts(tr: TypeResult) -> np.ndarray:
     The engine samples only acts that a channel records; acts themselves (seen or not,
     which is how behaviour changes under watch) are counted exactly in expectation,
     from each subject's daily act probability."""
-    return np.cumsum(tr.acc["acts"], axis=0) / ACT_SCALE
+    return np.cumsum(tr.acc.acts, axis=0) / ACT_SCALE
 
 
 def _simulated(run: RunResult, tname: str) -> np.ndarray:
@@ -152,45 +160,36 @@ def _simulated(run: RunResult, tname: str) -> np.ndarray:
     return np.ones(run.population.n_companies, dtype=bool)
 
 
-def _rule_counts(tr: TypeResult, list_name: str | None, grades: list[str] | None,
-                 kinds: list[str] | None = None) -> np.ndarray:
-    """Daily number of subjects on a list, or in some grades (of some segments)."""
-    segs = [tr.plan.segments.index(k) for k in kinds] if kinds else slice(None)
-    if list_name is not None:
-        return _levels(tr, "list")[:, segs, tr.plan.lists.index(list_name)].reshape(
-            tr.acc["list"].shape[0], -1).sum(axis=1)
-    idx = [tr.plan.grades.index(g) for g in grades or []]
-    lv = _levels(tr, "grade")[:, segs][..., idx]
-    return lv.reshape(lv.shape[0], -1).sum(axis=1)
-
-
 def measures_in_force(run: RunResult) -> dict[str, np.ndarray]:
-    """Daily count of subjects each sanction or privilege applies to (children included
-    for spillover measures)."""
+    """Daily count of subjects each sanction or privilege applies to (for a measure that
+    reaches children: the children it applies to), from the decision function."""
     out: dict[str, np.ndarray] = {}
-    for m in run.policy.measures:
-        tr = run.types.get(m.subject)
-        if tr is None:
-            continue
-        if m.reaches == "children" and m.list is not None:
-            out[m.name] = _levels(tr, "child")[:, tr.plan.lists.index(m.list)]
-        elif m.reaches == "children":
-            out[m.name] = np.zeros(run.days, dtype=np.int64)  # grade-based spillover: n/a
-        else:
-            out[m.name] = _rule_counts(tr, m.list, m.grades)
+    for tr in run.types.values():
+        levels = _levels(tr, "measure")
+        for m in tr.plan.measures:
+            out[m.name] = levels[:, m.index]
+    return {m.name: out[m.name] for m in run.policy.measures if m.name in out}
+
+
+def denied(run: RunResult) -> dict[str, np.ndarray]:
+    """Daily count of subjects a check of each service would refuse (counted once,
+    however many measures refuse them); for persons, adults and children apart."""
+    out: dict[str, np.ndarray] = {}
+    for tname, tr in run.types.items():
+        levels = _levels(tr, "denied")
+        kids = _levels(tr, "child_denied")
+        for k, service in enumerate(tr.plan.services):
+            out[f"{_PLURAL[tname]}_{service}"] = levels[:, k]
+            if tname == "person" and run.population.is_child.any():
+                out[f"children_{service}"] = kids[:, k]
     return out
 
 
 def published(run: RunResult) -> dict[str, np.ndarray]:
-    """Daily count of subjects on the public list, per subject type."""
-    out: dict[str, np.ndarray] = {}
-    for rule in run.policy.disclosure:
-        tr = run.types.get(rule.subject)
-        if tr is None:
-            continue
-        counts = _rule_counts(tr, rule.list, rule.grades, rule.company_kinds)
-        out[rule.subject] = out.get(rule.subject, 0) + counts
-    return out
+    """Daily count of subjects on the public list, per subject type (each counted once,
+    whatever the number of disclosure rules that publish it)."""
+    return {tname: _levels(tr, "published") for tname, tr in run.types.items()
+            if tr.plan.disclosures}
 
 
 def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
@@ -201,7 +200,7 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
     for tname, tr in run.types.items():
         plan = tr.plan
         n = max(int(tr.segment_sizes.sum()), 1)
-        hist = np.cumsum(tr.acc["hist"], axis=0, dtype=np.int64)
+        hist = np.cumsum(tr.acc.hist, axis=0, dtype=np.int64)
         cdf = np.cumsum(hist, axis=1)
         values = np.arange(plan.n_bins) + plan.hist_lo
         cols[f"{tname}_score_mean"] = (hist * values).sum(axis=1) / n
@@ -216,23 +215,19 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
                 seg_n = max(int(tr.segment_sizes[s]), 1)
                 for i, g in enumerate(plan.grades):
                     cols[f"company_{seg}_grade_{g}"] = _levels(tr, "grade")[:, s, i] / seg_n
-            tax = run.policy.companies.tax_multiplier
-            if tax:
-                cols["company_mean_tax_multiplier"] = sum(
-                    grades[:, i] * tax.get(g, 1.0) for i, g in enumerate(plan.grades)) / n
-            excl = run.policy.companies.procurement_excluded_grades
-            if excl:
-                cols["company_procurement_excluded"] = sum(
-                    grades[:, plan.grades.index(g)] for g in excl)
+            if run.policy.companies.tax_multiplier:
+                cols["company_mean_tax_multiplier"] = grades @ _tax(tr) / n
+            if run.policy.companies.procurement_excluded_grades:
+                cols["company_procurement_excluded"] = _procurement_excluded(tr)
         lists = _levels(tr, "list").sum(axis=1)
         wrong = _levels(tr, "wrong").sum(axis=1)
         for li, name in enumerate(plan.lists):
             cols[f"{tname}_list_{name}"] = lists[:, li]
             cols[f"{tname}_wrongful_{name}"] = wrong[:, li]
-        if tname == "person" and plan.spill_lists:
-            cols["children_restricted"] = _levels(tr, "child")[:, len(plan.lists)]
-        rec = tr.acc["rec"]
-        false = tr.acc["false"]
+        if tname == "person" and plan.consequences.child_sanctions:
+            cols["children_restricted"] = _levels(tr, "child_restricted")
+        rec = tr.acc.rec
+        false = tr.acc.false
         for c in plan.channels:
             ks = [i for i, k in enumerate(plan.kinds) if k.channel == c]
             if ks:
@@ -245,4 +240,6 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
         cols[f"in_force_{m}"] = v
     for subject, v in published(run).items():
         cols[f"published_{_PLURAL[subject]}"] = v
+    for key, v in denied(run).items():
+        cols[f"denied_{key}"] = v
     return cols

@@ -59,10 +59,16 @@ class Meta(_Strict):
 
 
 class RunDefaults(_Strict):
-    """Sizes used when the command line does not give them."""
+    """Sizes used when the command line does not give them, and the policy's seed.
+
+    `seed` keys the policy's random rules (credit repair) in the service, and is the
+    simulator's seed when the command line gives none. A record's repair is drawn from
+    (seed, its subject's id, its own id), so a service and a simulation with the same
+    seed repair the same records."""
 
     population: int = Field(100_000, ge=1, le=2_000_000_000)
     days: int = Field(365, ge=1, le=20_000)
+    seed: int = Field(0, ge=0, lt=2**63)
 
 
 class Trait(_Strict):
@@ -212,6 +218,11 @@ class Behaviour(_Strict):
         return [(o.name, o.points, o.kind, o.probability) for o in self.outcomes]
 
 
+MAX_MEASURES = 62  # per subject type: a state's measures are bits of one int64
+MAX_GRADES = 62
+MAX_DISCLOSURES = 62
+
+
 class Grade(_Strict):
     name: str = Field(min_length=1, max_length=32)
     min: int | None = None
@@ -229,7 +240,7 @@ class Score(_Strict):
     window_days: int = Field(ge=1, le=100_000)
     aggregate: Literal["sum", "latest"] = "sum"
     clamp: tuple[int, int] | None = None
-    grades: list[Grade] = Field(min_length=1)
+    grades: list[Grade] = Field(min_length=1, max_length=MAX_GRADES)
 
     @model_validator(mode="after")
     def _bands(self) -> Score:
@@ -335,26 +346,47 @@ class Measure(_Strict):
         return self
 
 
+DISCLOSURE_FIELDS = {
+    "name": "the subject's id",
+    "reason": "the rule that publishes them (the list or the grade, and why)",
+    "score": "their score",
+    "grade": "their grade",
+    "lists": "the published lists they are on",
+    "listed_until": "the last day of each published listing",
+    "evidence": "the evidence of the records behind a published listing",
+    "record_date": "the date of their newest record that counts",
+}
+DisclosureField = Literal["name", "reason", "score", "grade", "lists", "listed_until",
+                          "evidence", "record_date"]
+
+
 class Disclosure(_Strict):
-    """What is published about whom."""
+    """What is published about whom: subjects on `list` or in one of `grades` (of the
+    `company_kinds`, for companies), with the `fields` named (see DISCLOSURE_FIELDS).
+    Nothing else about them is shown."""
 
     subject: SubjectType = "person"
     list: Name | None = None
     grades: builtins.list[str] | None = None
     company_kinds: builtins.list[Name] | None = None
-    fields: builtins.list[str] = Field(default_factory=lambda: ["name", "reason"])
+    fields: builtins.list[DisclosureField] = Field(default_factory=lambda: ["name", "reason"],
+                                                   min_length=1)
 
     @model_validator(mode="after")
     def _rule(self) -> Disclosure:
-        if self.list is None and self.grades is None:
-            raise ValueError("a disclosure rule needs 'list' or 'grades'")
+        if (self.list is None) == (self.grades is None):
+            raise ValueError("a disclosure rule needs either 'list' or 'grades', not both")
+        if self.company_kinds is not None and self.subject != "company":
+            raise ValueError("'company_kinds' applies to company disclosure rules only")
+        _unique(self.fields, "field")
         return self
 
 
 class Companies(_Strict):
     """Consequences of a company's grade."""
 
-    tax_multiplier: dict[str, float] = Field(default_factory=dict)
+    tax_multiplier: dict[str, Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]] = (
+        Field(default_factory=dict))
     procurement_excluded_grades: list[str] = Field(default_factory=list)
 
 
@@ -463,6 +495,15 @@ class Policy(_Strict):
                         f"list {x.name!r} excludes {e!r}, which must be a {x.subject} list"
                         f" defined before it (defined before: {sorted(earlier) or 'none'})"
                     )
+        for subject in ("person", "company"):
+            n_measures = sum(m.subject == subject for m in self.measures)
+            if n_measures > MAX_MEASURES:
+                raise ValueError(f"{n_measures} {subject} measures: at most {MAX_MEASURES}"
+                                 " per subject type")
+            n_rules = sum(d.subject == subject for d in self.disclosure)
+            if n_rules > MAX_DISCLOSURES:
+                raise ValueError(f"{n_rules} {subject} disclosure rules: at most"
+                                 f" {MAX_DISCLOSURES} per subject type")
         triggered = [t.kind for x in self.lists for t in x.triggers]
         if len(set(triggered)) != len(triggered):
             raise ValueError("a record kind may trigger one list only")
@@ -475,6 +516,12 @@ class Policy(_Strict):
                 )
             if m.grades is not None:
                 self._check_grades(m.subject, m.grades, what)
+            if isinstance(m, Disclosure) and m.company_kinds:
+                known = [k.name for k in self.population.company_kinds]
+                for k in m.company_kinds:
+                    if k not in known:
+                        raise ValueError(f"{what}: unknown company kind {k!r}; kinds are"
+                                         f" {known}")
         grade_names = self.company_score.grade_names() if self.company_score else []
         for g in [*self.companies.tax_multiplier, *self.companies.procurement_excluded_grades]:
             if g not in grade_names:
@@ -482,6 +529,10 @@ class Policy(_Strict):
                                  f" {grade_names}")
         for extra in self.summary.extra_company_grade_shares:
             self._check_grades("company", [extra.grade], f"summary share {extra.name!r}")
+            known = [k.name for k in self.population.company_kinds]
+            if extra.company_kind not in known:
+                raise ValueError(f"summary share {extra.name!r}: unknown company kind"
+                                 f" {extra.company_kind!r}; kinds are {known}")
         return self
 
     def _check_grades(self, subject: str, grades: list[str], what: str) -> None:
