@@ -91,21 +91,28 @@ def simulate(
         "--seed", "-s", help="The run's seed (default: the policy's [run] seed).")] = None,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
         "runs/latest"),
-    ledger: Annotated[bool, typer.Option("--ledger", help="Also write every record.")] = False,
+    ledger: Annotated[bool, typer.Option(
+        "--ledger", help="Also write every record (ledger.parquet) and the society"
+                         " (subjects.parquet), for `ingest`.")] = False,
     threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")] = None,
     chunk_size: Annotated[int, typer.Option(help="Subjects per chunk.")] = 1 << 16,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     report: Annotated[bool, typer.Option("--report", help="Also write report.html.")] = False,
+    backend: Annotated[str, typer.Option(
+        help="cpu (the Numba kernel) or numpy (the slow reference: the same results,"
+             " written to be read).")] = "cpu",
 ) -> None:
     """Run a policy on a synthetic society and write the run directory."""
+    from socialcredit.engine._backend import get_backend
     from socialcredit.engine._output import prepare_out_dir, write_run
     from socialcredit.engine._plan import compile_policy
     from socialcredit.engine._run import simulate as run_sim
-    from socialcredit.ledger import LedgerWriter
+    from socialcredit.ledger import LedgerWriter, write_subjects
     from socialcredit.scenarios import resolve_policy
 
     try:
         policy, path = resolve_policy(policy_name)
+        get_backend(backend)  # an unknown name is refused before anything is written
         staging = prepare_out_dir(out_dir)
         writer = LedgerWriter(staging / "ledger.parquet", compile_policy(policy)) if ledger \
             else None
@@ -114,10 +121,13 @@ def simulate(
         try:
             with _progress(quiet, n, d) as on_progress:
                 run = run_sim(policy, n, d, seed, threads=threads, chunk_size=chunk_size,
-                              ledger=writer, progress=on_progress)
+                              ledger=writer, progress=on_progress, backend=backend)
         finally:
             if writer is not None:
                 writer.close()
+        if writer is not None:
+            write_subjects(staging / "subjects.parquet", run.population,
+                           {n: t.plan for n, t in run.types.items()})
         files = write_run(run, out_dir, staging, path.read_text(encoding="utf-8"),
                           writer.rows if writer else None)
         if report:
@@ -281,8 +291,10 @@ def ingest(
     db: DbOpt = "sqlite:///socialcredit.db",
     start: Annotated[str, typer.Option(help="The date of the run's day 0.")] = "2026-01-01",
 ) -> None:
-    """Load a simulated ledger into the database (idempotent)."""
+    """Load a simulated run into the database (idempotent): its subjects (from
+    subjects.parquet beside the ledger, if there) and every record."""
     from socialcredit.service import ingest_ledger, upgrade
+    from socialcredit.service._ingest import run_seed
     from socialcredit.service._rules import Rules
 
     policy, _ = _resolve(policy_name)
@@ -292,6 +304,12 @@ def ingest(
     except SocialCreditError as exc:
         raise _fail(exc) from None
     out.print(f"ingested {n:,} records into {db}", highlight=False)
+    seed = run_seed(ledger)
+    if seed is not None and seed != policy.run.seed:
+        err.print(f"warning: the run's seed is {seed} and the policy's [run] seed is"
+                  f" {policy.run.seed}: the service draws credit repair from the policy's"
+                  " seed, so repairs will differ from the run's", highlight=False,
+                  markup=False)
 
 
 def _date(text: str):  # noqa: ANN202

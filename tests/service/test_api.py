@@ -122,7 +122,8 @@ def test_subject_sees_state_rules_and_who_looked(svc):
     assert me["grade"] == "B"
     assert me["lists"] == [{"name": "blacklist", "type": "black", "rule":
                             "court_judgment_default record c1 of 2026-03-01 lists for 365"
-                            " days, until 2027-02-28"}]
+                            " days, until 2027-02-28", "until": "2027-02-28"}]
+    assert me["holds_until"] == "2026-08-27"  # c1's last day in the score window
     assert {m["name"] for m in me["measures"]} == {"no_flights", "no_high_speed_rail",
                                                    "no_luxury_hotels"}
     file = svc.client.get("/v1/subjects/alice/file", headers=svc.h("alice")).json()
@@ -218,7 +219,8 @@ def test_public_list_discloses_only_what_the_policy_says(svc):
     page = svc.client.get("/v1/public/list").json()
     assert {x["subject"] for x in page["items"]} == {"alice", "shop"}
     alice = next(x for x in page["items"] if x["subject"] == "alice")
-    assert alice["why"][0].startswith("on blacklist: court_judgment_default record c1")
+    # the reference discloses name and reason only: no grade, no record, no other list
+    assert alice == {"type": "person", "subject": "alice", "why": ["on blacklist"]}
     assert svc.client.get("/v1/public/list", params={"q": "sho"}).json()["total"] == 1
     p2 = svc.client.get("/v1/public/list", params={"per_page": 1, "page": 2}).json()
     assert len(p2["items"]) == 1

@@ -61,7 +61,8 @@ def test_public_list_and_search(browser, server):
     page.goto(f"{base}/public")
     rows = page.locator("#public-list tbody tr")
     assert rows.count() == 2
-    assert "court_judgment_default record c1" in page.inner_text("#public-list")
+    assert "on blacklist" in page.inner_text("#public-list")
+    assert "c1" not in page.inner_text("#public-list")  # no record id is published
     page.fill("input[name=q]", "car")
     page.click("text=Search")
     assert page.locator("#public-list tbody tr").count() == 1

@@ -15,7 +15,6 @@ checks, the subject's view and the public list all run this code.
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
 
 from socialcredit.engine._layout import Consequences
 

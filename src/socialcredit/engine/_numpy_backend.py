@@ -102,7 +102,8 @@ class _Chunk:
     def __init__(self, job: Job, start: int, end: int, mode_a: bool,
                  incoming: L.Incoming | None = None, acc: L.Accumulators | None = None,
                  final: L.Final | None = None, records: L.RecordOut | None = None) -> None:
-        self.job, self.plan, self.a, self.cons = job, job.plan, job.plan.arrays, job.plan.consequences
+        self.job, self.plan = job, job.plan
+        self.a, self.cons = job.plan.arrays, job.plan.consequences
         self.soc, self.days, self.mode_a = job.society, job.days, mode_a
         self.start, self.end = start, end
         self.acc, self.final, self.rout = acc, final, records

@@ -76,6 +76,7 @@ def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:
         "companies": pop.n_companies,
         "records": run.records,
         "ledger_rows": ledger_rows,
+        "backend": run.backend,
         "threads": run.threads,
         "chunk_size": run.chunk_size,
         "seconds": round(run.seconds, 3),

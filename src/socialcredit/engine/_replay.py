@@ -179,9 +179,10 @@ def subject_state(plan: TypePlan, records: list[Record], days: int,
     return subject_states(plan, [records], days, seed)[0]
 
 
-def subject_history(plan: TypePlan, records: list[Record], days: int,
-                    seed: int = 0) -> SubjectHistory:
-    """Score one subject from its records over `days` days with the kernel's rules.
+def subject_history(plan: TypePlan, records: list[Record], days: int, seed: int = 0,
+                    subject_id: str = "s0") -> SubjectHistory:
+    """Score one subject from its records over `days` days with the kernel's rules
+    (records without an id are named r0, r1, ...: their repair draws use these names).
 
     >>> from socialcredit.engine import compile_policy
     >>> from socialcredit.scenarios import load_scenario
@@ -190,7 +191,7 @@ def subject_history(plan: TypePlan, records: list[Record], days: int,
     >>> int(h.score[0]), sorted(h.lists[0])
     (900, ['blacklist'])
     """
-    subject, day, kind, key, true = _arrays(plan, [records], None)
+    subject, day, kind, key, true = _arrays(plan, [records], [subject_id])
     acc = replay(plan, 1, days, subject, day, kind, key=key, true=true, seed=seed,
                  history=True).acc
     assert acc is not None  # noqa: S101 - asked for

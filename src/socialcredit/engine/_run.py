@@ -63,6 +63,7 @@ class RunResult:
     chunk_size: int
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    backend: str = "cpu"
 
     @property
     def records(self) -> int:
@@ -120,7 +121,7 @@ def simulate(
             timings[name] = time.perf_counter() - t1
     return RunResult(policy=policy, seed=seed, n_persons=n, days=d, population=pop,
                      types=types, threads=threads, chunk_size=chunk_size,
-                     seconds=time.perf_counter() - t0, timings=timings)
+                     seconds=time.perf_counter() - t0, timings=timings, backend=be.name)
 
 
 def _check_sizes(n: int, d: int, seed: int, threads: int | None, chunk: int) -> None:

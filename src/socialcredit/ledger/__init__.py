@@ -1,5 +1,10 @@
 """The columnar ledger: every record of a run, written to Parquet chunk by chunk."""
 
-from socialcredit.ledger._writer import LEDGER_SCHEMA, LedgerWriter
+from socialcredit.ledger._writer import (
+    LEDGER_SCHEMA,
+    SUBJECTS_SCHEMA,
+    LedgerWriter,
+    write_subjects,
+)
 
-__all__ = ["LEDGER_SCHEMA", "LedgerWriter"]
+__all__ = ["LEDGER_SCHEMA", "SUBJECTS_SCHEMA", "LedgerWriter", "write_subjects"]

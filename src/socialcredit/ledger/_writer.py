@@ -1,3 +1,5 @@
+"""The ledger (every record of a run) and the society it is about, as Parquet files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +10,7 @@ import pyarrow.parquet as pq
 
 from socialcredit.engine._kernel import FALSE, FALSE_POSITIVE, MISATTRIBUTED
 from socialcredit.engine._plan import TypePlan
+from socialcredit.population import Population
 
 LEDGER_SCHEMA = pa.schema([
     ("day", pa.int32()),
@@ -20,6 +23,15 @@ LEDGER_SCHEMA = pa.schema([
     ("misattributed", pa.bool_()),
     ("false_positive", pa.bool_()),
     ("doer", pa.int64()),
+    ("n", pa.int32()),
+])
+
+SUBJECTS_SCHEMA = pa.schema([
+    ("subject_type", pa.dictionary(pa.int8(), pa.string())),
+    ("subject", pa.int64()),
+    ("guardian", pa.int64()),
+    ("company_kind", pa.dictionary(pa.int16(), pa.string())),
+    ("region", pa.int32()),
 ])
 
 
@@ -27,7 +39,9 @@ class LedgerWriter:
     """Receives record columns from the engine and appends them to one Parquet file.
 
     `subject` and `doer` are indices within the subject type; `doer` is -1 for a false
-    positive (nobody did it) and differs from `subject` for a misattributed record.
+    positive (nobody did it) and differs from `subject` for a misattributed record. `n`
+    numbers the subject's records of one kind on one day (0 for the first), so that
+    (subject, day, kind, n) names a record: `engine._identity.sim_record_id`.
     """
 
     def __init__(self, path: Path, plans: dict[str, TypePlan]) -> None:
@@ -57,9 +71,52 @@ class LedgerWriter:
             pa.array((flags & MISATTRIBUTED) != 0),
             pa.array((flags & FALSE_POSITIVE) != 0),
             pa.array(cols["doer"], pa.int64()),
+            pa.array(_numbers(cols["subject"], cols["day"], kind_idx), pa.int32()),
         ], schema=LEDGER_SCHEMA)
         self._writer.write_table(table)
         self.rows += n
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _numbers(subject: np.ndarray, day: np.ndarray, kind: np.ndarray) -> np.ndarray:
+    """Each row's number among the earlier rows of the same (subject, day, kind). The
+    engine hands over whole subjects at a time, so a call holds every such row."""
+    order = np.lexsort((np.arange(subject.shape[0]), kind, day, subject))
+    s, d, k = subject[order], day[order], kind[order]
+    new = np.ones(order.shape[0], bool)
+    new[1:] = (s[1:] != s[:-1]) | (d[1:] != d[:-1]) | (k[1:] != k[:-1])
+    start = np.maximum.accumulate(np.where(new, np.arange(order.shape[0]), 0))
+    out = np.empty(order.shape[0], np.int32)
+    out[order] = np.arange(order.shape[0]) - start
+    return out
+
+
+def write_subjects(path: Path, population: Population, plans: dict[str, TypePlan]) -> int:
+    """Write the society of a run (subjects.parquet): every person (with the guardian of
+    each child) and company (with its kind), so that `ingest` can load subjects who
+    have no record, and link children to their guardians. Returns the rows written."""
+    tables = []
+    n = population.n_persons
+    tables.append(pa.Table.from_arrays([
+        pa.DictionaryArray.from_arrays(np.zeros(n, np.int8), pa.array(["person"])),
+        pa.array(np.arange(n, dtype=np.int64)),
+        pa.array(population.guardian.astype(np.int64)),
+        pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16), mask=np.ones(n, bool)),
+                                       pa.array([""], pa.string())),
+        pa.array(population.person_region.astype(np.int32)),
+    ], schema=SUBJECTS_SCHEMA))
+    m = population.n_companies
+    segments = plans["company"].segments if "company" in plans else [""]
+    tables.append(pa.Table.from_arrays([
+        pa.DictionaryArray.from_arrays(np.zeros(m, np.int8), pa.array(["company"])),
+        pa.array(np.arange(m, dtype=np.int64)),
+        pa.array(np.full(m, -1, np.int64)),
+        pa.DictionaryArray.from_arrays(population.company_kind.astype(np.int16),
+                                       pa.array(segments, pa.string())),
+        pa.array(population.company_region.astype(np.int32)),
+    ], schema=SUBJECTS_SCHEMA))
+    table = pa.concat_tables(tables)
+    pq.write_table(table, path, compression="zstd")
+    return table.num_rows

@@ -50,10 +50,11 @@ from socialcredit.service._db import (
     driver_sql,
     make_engine,
     records,
+    subject_states,
     subjects,
     tokens,
 )
-from socialcredit.service._rules import CountingRecord, Evaluation, Rules
+from socialcredit.service._rules import Evaluation, RecordRows, Rules
 from socialcredit.service._tokens import hash_token
 
 MAX_BODY = 4 * 2**20
@@ -75,6 +76,10 @@ class RecordIn(_In):
     channel: str = Field(min_length=1, max_length=64)
     evidence: str | None = Field(None, max_length=10_000)
     confidence: float | None = Field(None, ge=0, le=1)
+    subject_kind: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="For a company: its kind (one of the policy's company kinds), kept from"
+                    " its first record; disclosure rules and behaviours may depend on it.")
 
     @property
     def day(self) -> date:
@@ -243,19 +248,22 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             at=datetime.now(UTC), actor=who.id, role=who.role, action=action,
             subject_id=subject, detail=json.dumps(detail) if detail else None, reason=reason))
 
-    def evaluate(conn: sa.Connection, subject: str) -> tuple[Any, Evaluation]:
-        """One subject's row and evaluation, with the rule behind each listing."""
-        rows, _, evs = evaluate_all(conn, [subject])
+    def evaluate(conn: sa.Connection, subject: str, full_history: bool = False,
+                 ) -> tuple[Any, Evaluation]:
+        """One subject's row and evaluation, with the rule behind each listing.
+        `full_history`: also the dates of records older than the horizon (a file)."""
+        rows, evs = evaluate_all(conn, [subject], full_history)
         return rows[subject], evs[subject]
 
     def evaluate_many(conn: sa.Connection, ids: list[str]) -> dict[str, Evaluation]:
         """Evaluations of many subjects: one query for their records, one kernel call
         per subject type (the simulator's batch path)."""
-        return evaluate_all(conn, ids)[2]
+        return evaluate_all(conn, ids)[1]
 
-    def evaluate_all(conn: sa.Connection, ids: list[str]) -> tuple[
-            dict[str, Any], dict[str, list[CountingRecord]], dict[str, Evaluation]]:
-        """The subjects' rows, their counting records and their evaluations."""
+    def evaluate_all(conn: sa.Connection, ids: list[str], full_history: bool = False,
+                     ) -> tuple[dict[str, Any], dict[str, Evaluation]]:
+        """The subjects' rows and their evaluations (a child's: its guardian's measures
+        that reach children)."""
         rows = {}
         for part in _chunks(sorted(set(ids)), 5000):
             rows.update({r.id: r for r in conn.execute(
@@ -271,20 +279,24 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 sa.select(subjects).where(subjects.c.id.in_(part)))})
         now = clock()
         scored = [sid for sid, r in rows.items() if r.guardian_id is None]
-        oldest = now - timedelta(days=max(rules.horizon(t) for t in rules.plans))
-        recs = {sid: [] for sid in scored} | _counting_many(conn, scored, oldest)
         out: dict[str, Evaluation] = {}
         for stype in rules.plans:
             group = [sid for sid in scored if rows[sid].type == stype]
-            for sid, ev in zip(group, rules.evaluate_many(stype, [recs[s] for s in group],
-                                                          now), strict=True):
+            if not group:
+                continue
+            since = None if full_history else now - timedelta(days=rules.horizon(stype))
+            recs = _counting_rows(conn, group, since)
+            segments = [rules.segment(stype, rows[sid].kind) for sid in group]
+            for sid, ev in zip(group, rules.explain(stype, group, recs, now, segments,
+                                                    full_history), strict=True):
                 out[sid] = ev
-        kids = [sid for sid, r in rows.items() if r.guardian_id is not None]
-        for sid, ev in zip(kids, rules.evaluate_many(
-                "child", [[] for _ in kids], now,
-                [out[rows[k].guardian_id] for k in kids]), strict=True):
-            out[sid] = ev
-        return rows, recs, out
+        for sid, r in rows.items():
+            if r.guardian_id is not None:
+                g = out[r.guardian_id]
+                out[sid] = Evaluation("child", None, None, measures=rules.measures(
+                    "person", g.grade, [x["name"] for x in g.lists], child=True),
+                    valid_until=g.valid_until)
+        return rows, out
 
     def refresh(conn: sa.Connection, ids: list[str], changed: bool = True,
                 ) -> dict[str, tuple]:
@@ -295,30 +307,34 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         recomputed because time moved on)."""
         now = clock()
         oldest = now - timedelta(days=max(rules.horizon(t) for t in rules.plans))
-        types: dict[str, str] = {}
+        types: dict[str, tuple[str, str | None]] = {}
         by_subject: dict[str, list] = {}
         for part in _chunks(sorted(set(ids)), 5000):
-            types.update(conn.execute(sa.select(subjects.c.id, subjects.c.type).where(
-                subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
+            types.update((sid, (t, k)) for sid, t, k in conn.execute(
+                sa.select(subjects.c.id, subjects.c.type, subjects.c.kind).where(
+                    subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
         for part in _chunks(sorted(types), 5000):  # plain DBAPI rows: many per subject
-            for sid, kind, on in driver_sql(
-                    conn, "SELECT subject_id, kind, occurred_on FROM records WHERE status ="
+            for sid, rid, kind, on in driver_sql(
+                    conn, "SELECT subject_id, id, kind, occurred_on FROM records WHERE status ="
                           " 'active' AND occurred_on >= ? AND subject_id IN"
                           f" ({','.join('?' * len(part))})",
                     (driver_date(conn, oldest), *part)):
-                by_subject.setdefault(sid, []).append((kind, on))
+                by_subject.setdefault(sid, []).append((rid, kind, on))
         out, rows, since, today = {}, [], now.isoformat(), driver_date(conn, now)
         for stype in rules.plans:
-            group = [sid for sid, t in types.items() if t == stype]
-            index, kinds, days = [], [], []
+            group = [sid for sid, (t, _) in types.items() if t == stype]
+            index, rids, kinds, days = [], [], [], []
             for i, sid in enumerate(group):
-                for kind, on in by_subject.get(sid, ()):
+                for rid, kind, on in by_subject.get(sid, ()):
                     index.append(i)
+                    rids.append(rid)
                     kinds.append(kind)
                     days.append(on)
+            recs = RecordRows(np.asarray(index, np.int64), kinds,
+                              np.array(days, "datetime64[D]"), rids)
+            segments = [rules.segment(stype, types[sid][1]) for sid in group]
             for sid, score, grade, lists, until in zip(group, *rules.states(
-                    stype, len(group), np.asarray(index, np.int64), kinds,
-                    np.array(days, "datetime64[D]"), now), strict=True):
+                    stype, group, recs, now, segments), strict=True):
                 rows.append((sid, score, grade, lists, today, driver_date(conn, until),
                              rules.version))
                 out[sid] = (stype, score, grade, lists, since, until.isoformat())
@@ -354,21 +370,46 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         if r.day > clock():
             errs.append({"loc": [*loc, "occurred_at"], "type": "future",
                          "msg": f"occurred_at {r.day} is in the future"})
+        if r.subject_kind is not None:
+            if rules.kind_type.get(r.kind) != "company":
+                errs.append({"loc": [*loc, "subject_kind"], "type": "not_a_company",
+                             "msg": "subject_kind is for records about companies"})
+            elif r.subject_kind not in rules.company_kinds:
+                errs.append({"loc": [*loc, "subject_kind"], "type": "unknown_company_kind",
+                             "msg": f"unknown company kind {r.subject_kind!r}; kinds of this"
+                                    f" policy are {rules.company_kinds}"})
         return errs
 
     def store(conn: sa.Connection, r: RecordIn, who: Actor) -> tuple[dict, bool]:
         stype = rules.kind_type[r.kind]
         now = datetime.now(UTC)
         ins = _insert(conn)
-        conn.execute(ins(subjects).values(id=r.subject, type=stype, created_at=now)
+        default_kind = (rules.company_kinds[0] if stype == "company"
+                        and len(rules.company_kinds) == 1 else None)
+        conn.execute(ins(subjects).values(id=r.subject, type=stype, created_at=now,
+                                          kind=r.subject_kind or default_kind)
                      .on_conflict_do_nothing())
-        sub = conn.execute(sa.select(subjects.c.type, subjects.c.guardian_id)
+        sub = conn.execute(sa.select(subjects.c.type, subjects.c.guardian_id, subjects.c.kind)
                            .where(subjects.c.id == r.subject)).one()
         if sub.type != stype or sub.guardian_id is not None:
             raise HTTPException(422, [{"loc": ["body", "subject"], "type": "wrong_subject",
                                        "msg": f"{r.subject!r} is a {sub.type}"
                                               f"{' child' if sub.guardian_id else ''};"
                                               f" {r.kind} records are about {stype}s"}])
+        kind = sub.kind
+        if r.subject_kind is not None and r.subject_kind != sub.kind:
+            if sub.kind is not None:
+                raise HTTPException(422, [{"loc": ["body", "subject_kind"],
+                                           "type": "wrong_company_kind",
+                                           "msg": f"{r.subject!r} is a {sub.kind}, not a"
+                                                  f" {r.subject_kind}"}])
+            conn.execute(subjects.update().where(subjects.c.id == r.subject)
+                         .values(kind=r.subject_kind))
+            log_changes(conn, [r.subject])
+            kind = r.subject_kind
+        if not rules.kind_allows(r.kind, kind):
+            raise HTTPException(422, [{"loc": ["body", "kind"], "type": "wrong_company_kind",
+                                       "msg": f"{r.kind} records are not about a {kind}"}])
         status = "pending" if rules.needs_review(r.kind, r.confidence) else "active"
         values = {"id": r.id, "subject_id": r.subject, "kind": r.kind, "channel": r.channel,
                   "occurred_on": r.day, "evidence": r.evidence, "confidence": r.confidence,
@@ -455,7 +496,9 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         return {"subject": subject, "type": "child" if row.guardian_id else row.type,
                 "guardian": row.guardian_id, "as_of": clock().isoformat(),
                 "score": ev.score, "grade": ev.grade, "lists": ev.lists,
-                "measures": ev.measures, "policy_version": rules.version}
+                "measures": ev.measures,
+                "holds_until": ev.valid_until.isoformat() if ev.valid_until else None,
+                "policy_version": rules.version}
 
     @app.get("/v1/subjects/{subject}/file", tags=["subjects"])
     def get_file(subject: str, request: Request,
@@ -465,16 +508,14 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         looked at this file and when."""
         own_or(who, subject)
         with engine.begin() as conn:
-            row = conn.execute(sa.select(subjects).where(subjects.c.id == subject)).first()
-            if row is None:
-                raise HTTPException(404, f"no subject {subject!r}")
+            row, ev = evaluate(conn, subject, full_history=True)
             recs = conn.execute(sa.select(records).where(records.c.subject_id == subject)
                                 .order_by(records.c.occurred_on, records.c.id)).all()
             looked = about(subject, ("view_subject", "view_file", "check"))
             looks = [entry(a) for a in conn.execute(sa.select(looked).order_by(looked.c.id))]
             log(conn, who, "view_file", subject, None, request.headers.get("x-purpose"))
         return {"subject": subject, "as_of": clock().isoformat(),
-                "records": [_record_out(r, rules, clock()) for r in recs],
+                "records": [_record_out(r, rules, ev.records, clock()) for r in recs],
                 "accesses": [{k: a[k] for k in ("at", "who", "role", "what", "why")}
                              for a in looks],
                 "policy_version": rules.version}
@@ -627,12 +668,111 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     def public_list(q: Annotated[str, Query(max_length=64)] = "",
                     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                     per_page: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
-        """What the policy discloses (e.g. blacklisted persons, grade-D companies).
-        Searchable by subject id; paginated."""
-        rows = _disclosed(engine, rules, clock(), q)
+        """What the policy discloses, and nothing else: the subjects its disclosure rules
+        publish (e.g. persons on a list, companies of some kinds in some grades), each
+        with the fields those rules name. Searchable by id where the id is published;
+        paginated."""
+        today = clock()
+        hits = published(today, q)
         start = (page - 1) * per_page
-        return {"total": len(rows), "page": page, "per_page": per_page,
-                "items": rows[start:start + per_page], "policy_version": rules.version}
+        return {"total": len(hits), "page": page, "per_page": per_page,
+                "items": public_entries(hits[start:start + per_page], today),
+                "policy_version": rules.version}
+
+    def ensure_states(today: date) -> None:
+        """Every scored subject has a stored state that holds today (computed if not)."""
+        with engine.connect() as conn:
+            stale = [r[0] for r in conn.execute(
+                sa.select(subjects.c.id)
+                .select_from(subjects.outerjoin(subject_states,
+                                                subject_states.c.subject_id == subjects.c.id))
+                .where(subjects.c.guardian_id.is_(None), subjects.c.type.in_(list(rules.plans)),
+                       sa.or_(subject_states.c.subject_id.is_(None),
+                              subject_states.c.valid_until < today,
+                              subject_states.c.policy_version != rules.version)))]
+        for part in _chunks(stale, 20_000):
+            with engine.begin() as conn:
+                refresh(conn, part, changed=False)
+
+    def published(today: date, q: str) -> list[tuple]:
+        """(id, type, kind, score, grade, lists, rules) of every published subject, in
+        type and id order; with `q`, those whose published id contains it."""
+        ensure_states(today)
+        memo: dict[tuple, list] = {}
+        hits = []
+        with engine.connect() as conn:
+            for sid, stype, kind, score, grade, lists in conn.execute(
+                    sa.select(subjects.c.id, subjects.c.type, subjects.c.kind,
+                              subject_states.c.score, subject_states.c.grade,
+                              subject_states.c.lists)
+                    .join(subject_states, subject_states.c.subject_id == subjects.c.id)
+                    .where(subjects.c.guardian_id.is_(None),
+                           subjects.c.type.in_(list(rules.plans)))
+                    .order_by(subjects.c.type.desc(), subjects.c.id)):
+                key = (stype, kind, grade, lists)
+                matched = memo.get(key)
+                if matched is None:
+                    matched = memo[key] = rules.disclosure(stype, rules.segment(stype, kind),
+                                                           grade, lists)
+                if not matched:
+                    continue
+                if q and not (any("name" in d.fields for d in matched) and q in sid):
+                    continue
+                hits.append((sid, stype, kind, score, grade, lists, matched))
+        return hits
+
+    def public_entries(hits: list[tuple], today: date) -> list[dict]:
+        """The published fields of these subjects (records are read only for the fields
+        that need them: evidence, listing ends, record dates)."""
+        need = {"evidence", "listed_until", "record_date"}
+        evs: dict[str, Evaluation] = {}
+        evidence: dict[str, str | None] = {}
+        with engine.connect() as conn:
+            for stype in rules.plans:
+                group = [h for h in hits if h[1] == stype and any(
+                    need & set(d.fields) for d in h[6])]
+                if not group:
+                    continue
+                ids = [h[0] for h in group]
+                recs = _counting_rows(conn, ids, today - timedelta(days=rules.horizon(stype)))
+                for part in _chunks(recs.id, 5000):
+                    evidence.update(conn.execute(sa.select(records.c.id, records.c.evidence)
+                                                 .where(records.c.id.in_(part))).all())
+                segments = [rules.segment(stype, h[2]) for h in group]
+                evs.update(zip(ids, rules.explain(stype, ids, recs, today, segments),
+                               strict=True))
+        out = []
+        for sid, stype, _, score, grade, lists, matched in hits:
+            entry: dict[str, Any] = {"type": stype}
+            ev = evs.get(sid)
+            until = {x["name"]: x["until"] for x in ev.lists} if ev else {}
+            on = [x for x in lists.split(",") if x]
+            for d in matched:
+                fields = set(d.fields)
+                if "name" in fields:
+                    entry["subject"] = sid
+                if "reason" in fields:
+                    entry.setdefault("why", []).append(d.rule)
+                if "score" in fields:
+                    entry["score"] = score
+                if "grade" in fields:
+                    entry["grade"] = grade
+                mine = [x for x in d.lists if x in on]
+                if "lists" in fields:
+                    entry.setdefault("lists", []).extend(mine)
+                if "listed_until" in fields and ev is not None:
+                    entry.setdefault("listed_until", {}).update({x: until.get(x) for x in mine})
+                if "evidence" in fields and ev is not None:
+                    entry.setdefault("evidence", []).extend(
+                        evidence.get(rid) for rid, dates in ev.records.items()
+                        if dates["list"] in mine and dates["lists_until"] is not None
+                        and dates["lists_until"] >= today)
+                if "record_date" in fields and ev is not None:
+                    counting = [dates["occurred"] for dates in ev.records.values()
+                                if dates["counts_until"] >= today and dates["wiped"] is None]
+                    entry["record_date"] = max(counting).isoformat() if counting else None
+            out.append(entry)
+        return out
 
     @app.get("/v1/public/policy", tags=["public"])
     def public_policy() -> dict:
@@ -834,18 +974,23 @@ def app_from_env() -> FastAPI:
     return app
 
 
-def _counting_many(conn: sa.Connection, ids: list[str],
-                   since: date) -> dict[str, list[CountingRecord]]:
-    out: dict[str, list[CountingRecord]] = {}
+def _counting_rows(conn: sa.Connection, ids: list[str], since: date | None) -> RecordRows:
+    """The active records of these subjects (since a date, if given), as arrays."""
+    index = {sid: i for i, sid in enumerate(ids)}
+    subject, kinds, days, rids = [], [], [], []
     for part in _chunks(ids, 5000):
-        for r in conn.execute(sa.select(records.c.subject_id, records.c.id, records.c.kind,
-                                        records.c.occurred_on)
-                              .where(records.c.subject_id.in_(part),
-                                     records.c.status == "active",
-                                     records.c.occurred_on >= since)):
-            out.setdefault(r.subject_id, []).append(
-                CountingRecord(r.id, r.kind, r.occurred_on))
-    return out
+        sel = (sa.select(records.c.subject_id, records.c.id, records.c.kind,
+                         records.c.occurred_on)
+               .where(records.c.subject_id.in_(part), records.c.status == "active"))
+        if since is not None:
+            sel = sel.where(records.c.occurred_on >= since)
+        for r in conn.execute(sel):
+            subject.append(index[r.subject_id])
+            rids.append(r.id)
+            kinds.append(r.kind)
+            days.append(r.occurred_on)
+    return RecordRows(np.asarray(subject, np.int64), kinds, np.array(days, "datetime64[D]"),
+                      rids)
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -861,52 +1006,24 @@ def _insert(conn: sa.Connection) -> Callable:
     return insert
 
 
-def _record_out(row: Any, rules: Rules, today: date | None = None) -> dict[str, Any]:
+def _record_out(row: Any, rules: Rules, dates: dict | None = None,
+                today: date | None = None) -> dict[str, Any]:
+    """A record as the API shows it; with `dates` (from the subject's replay), when it
+    counts and lists until, and whether it has expired or been wiped by a ban by `today`."""
     points = rules.kind_points.get(row.kind, 0)
-    stype = rules.kind_type.get(row.kind)
-    until = row.occurred_on + timedelta(days=rules.window(stype) - 1) if stype else None
     status = row.status
-    if status == "active" and today is not None and until is not None and until < today:
-        status = "expired"
+    d = (dates or {}).get(row.id) if row.status == "active" else None
+    counts_until = lists_until = None
+    if d is not None:
+        counts_until, lists_until = d["counts_until"], d["lists_until"]
+        if today is not None and d["wiped"] is not None and d["wiped"] <= today:
+            status = "wiped"
+        elif today is not None and counts_until < today and (
+                lists_until is None or lists_until < today):
+            status = "expired"
     return {"id": row.id, "subject": row.subject_id, "kind": row.kind, "channel": row.channel,
             "occurred_at": row.occurred_on.isoformat(), "points": points, "status": status,
-            "counts_until": until.isoformat() if until else None,
+            "counts_until": counts_until.isoformat() if counts_until else None,
+            "lists_until": lists_until.isoformat() if lists_until else None,
             "confidence": row.confidence, "evidence": row.evidence,
             "recorded_at": row.recorded_at.isoformat(), "policy_version": row.policy_version}
-
-
-def _disclosed(engine: sa.Engine, rules: Rules, today: date, q: str) -> list[dict]:
-    """Subjects the policy publishes today. Only subjects with a counting record in the
-    policy's horizon can be listed or graded away from the base, so only they are
-    evaluated."""
-    policy = rules.policy
-    out = []
-    with engine.connect() as conn:
-        for stype in rules.plans:
-            rules_here = [d for d in policy.disclosure if d.subject == stype]
-            if not rules_here:
-                continue
-            start = today - timedelta(days=rules.horizon(stype))
-            sel = (sa.select(records.c.subject_id, records.c.id, records.c.kind,
-                             records.c.occurred_on)
-                   .join(subjects, subjects.c.id == records.c.subject_id)
-                   .where(subjects.c.type == stype, records.c.status == "active",
-                          records.c.occurred_on > start, records.c.occurred_on <= today)
-                   .order_by(records.c.subject_id))
-            if q:
-                sel = sel.where(records.c.subject_id.contains(q, autoescape=True))
-            by_subject: dict[str, list[CountingRecord]] = {}
-            for r in conn.execute(sel):
-                by_subject.setdefault(r.subject_id, []).append(
-                    CountingRecord(r.id, r.kind, r.occurred_on))
-            for sid, recs in by_subject.items():
-                ev = rules.evaluate(stype, recs, today)
-                reasons = [f"on {x['name']}: {x['rule']}" for x in ev.lists
-                           if any(d.list == x["name"] for d in rules_here)]
-                if any(d.grades and ev.grade in d.grades for d in rules_here):
-                    reasons.append(f"grade {ev.grade}")
-                if reasons:
-                    out.append({"subject": sid, "type": stype, "grade": ev.grade,
-                                "lists": [x["name"] for x in ev.lists], "why": reasons})
-    return out
-

@@ -37,7 +37,7 @@ from socialcredit.service._db import (
     state_changes,
     state_changes_floor,
 )
-from socialcredit.service._rules import Evaluation, Rules
+from socialcredit.service._rules import Rules
 
 ALL = "*"  # a change log entry that drops every cached state
 _LOCK_KEY = 0x5C0C1A1  # PostgreSQL advisory lock that orders change log entries
@@ -276,13 +276,12 @@ class StateCache:
             if hit is None:
                 rules = self.rules
                 if dkey[0] == "child":
-                    gtype, score, grade, lists = dkey[1:]
-                    guardian = rules.from_state(gtype, score, grade, _names(lists))
-                    ev: Evaluation = rules.from_state("child", None, None, [], guardian)
+                    gtype, _, grade, lists = dkey[1:]
+                    answer = rules.decision(gtype, grade, lists, service, child=True)
                 else:
-                    stype, score, grade, lists = dkey
-                    ev = rules.from_state(stype, score, grade, _names(lists))
-                hit = make_decision(service, rules.check(ev, service), rules.version)
+                    stype, _, grade, lists = dkey
+                    answer = rules.decision(stype, grade, lists, service)
+                hit = make_decision(service, answer, rules.version)
                 self._by_state[(dkey, service)] = hit
             self._decisions[(key, service)] = hit
         return hit
@@ -322,10 +321,6 @@ def results(subjects: list[str], decided: list[Decision]) -> bytes:
         parts[1::3] = subjects
         parts[2::3] = map(attrgetter("tail"), decided)
     return ('{"results":[' + "".join(parts) + "]}").encode()
-
-
-def _names(lists: str) -> list[str]:
-    return [n for n in lists.split(",") if n]
 
 
 @dataclass

@@ -25,6 +25,7 @@ subjects = sa.Table(
     sa.Column("type", sa.String(16), nullable=False),  # person | company
     sa.Column("guardian_id", sa.String(64), sa.ForeignKey("subjects.id"), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=True),  # a company's kind, if known
 )
 
 records = sa.Table(

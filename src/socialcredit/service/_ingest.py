@@ -1,17 +1,23 @@
-"""Load a simulated ledger (`simulate --ledger`) into the service's database.
+"""Load a simulated run (`simulate --ledger`) into the service's database.
 
-Subjects become `p<index>` (persons) and `c<index>` (companies); record ids are
-`sim:<row>`, so loading the same ledger twice stores nothing twice. Day d of the run
-becomes `start + d`.
+Subjects become `p<index>` (persons) and `c<index>` (companies), and records
+`sim:<subject>:<day>:<kind>:<n>` (`engine._identity`): the identities the simulator drew
+credit repair from, so the service, under the same seed, repairs the same records.
+Loading the same ledger twice stores nothing twice. Day d of the run becomes
+`start + d`. With the run's `subjects.parquet` beside the ledger, every subject is
+loaded, including those without a record, children with their guardians, and each
+company with its kind.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from socialcredit.engine._identity import sim_record_id, sim_subject_id
 from socialcredit.errors import RunOutputError
 from socialcredit.service._checks import log_changes
 from socialcredit.service._db import (
@@ -23,35 +29,45 @@ from socialcredit.service._db import (
 )
 from socialcredit.service._rules import Rules
 
-PREFIX = {"person": "p", "company": "c"}
+subject_id = sim_subject_id  # the name callers have used
 
 
-def subject_id(subject_type: str, index: int) -> str:
-    return f"{PREFIX[subject_type]}{index}"
+def run_seed(ledger: str | Path) -> int | None:
+    """The seed of the run that wrote this ledger (its run.json), if known."""
+    manifest = Path(ledger).parent / "run.json"
+    try:
+        return int(json.loads(manifest.read_text(encoding="utf-8"))["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
-                  batch: int = 50_000, progress=None) -> int:  # noqa: ANN001
-    """Insert every record of the ledger; returns the number of rows read."""
+                  batch: int = 50_000, progress=None,  # noqa: ANN001
+                  subjects: str | Path | None = None) -> int:
+    """Insert the run's subjects (if `subjects`, or subjects.parquet beside the ledger,
+    exists) and every record of the ledger; returns the number of records read."""
     p = Path(path)
     if not p.is_file():
         raise RunOutputError(f"{p}: no such ledger file (write one with simulate --ledger)")
-    try:
-        pf = pq.ParquetFile(p)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
-        raise RunOutputError(f"{p}: not a Parquet ledger ({exc})") from exc
+    pf = _parquet(p)
+    if "n" not in pf.schema_arrow.names:
+        raise RunOutputError(f"{p}: a ledger from an older version (no column 'n'); run"
+                             " simulate --ledger again")
+    society = Path(subjects) if subjects is not None else p.parent / "subjects.parquet"
     engine = make_engine(db_url)
     now = datetime.now(UTC)
     row0 = 0
     with engine.begin() as conn:
         conn.execute(subject_states.delete())  # a cache: recomputed on the next read
         at = driver_timestamp(conn.dialect.name, now)
+        if subjects is not None or society.is_file():
+            _subjects(conn, society, rules, at)
         days: list = []  # day index -> the date as the driver stores it
         for chunk in pf.iter_batches(batch_size=batch):
             cols = chunk.to_pydict()
             n = len(cols["day"])
-            sids = [subject_id(t, s) for t, s in zip(cols["subject_type"], cols["subject"],
-                                                      strict=True)]
+            sids = [sim_subject_id(t, s) for t, s in zip(cols["subject_type"], cols["subject"],
+                                                          strict=True)]
             unknown = set(cols["kind"]) - set(rules.kind_type)
             if unknown:
                 raise RunOutputError(f"{p}: kinds {sorted(unknown)} are not in policy"
@@ -70,11 +86,46 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
                               " occurred_on, status, recorded_at, recorded_by,"
                               " policy_version) VALUES (?, ?, ?, ?, ?, 'active', ?, 'ingest', ?)"
                               " ON CONFLICT DO NOTHING",
-                        [(f"sim:{row0 + i}", sid, kind, channel, days[d], at, rules.version)
-                         for i, (sid, kind, channel, d) in enumerate(zip(
-                             sids, cols["kind"], cols["channel"], cols["day"], strict=True))])
+                        [(sim_record_id(sid, d, kind, k), sid, kind, channel, days[d], at,
+                          rules.version)
+                         for sid, kind, channel, d, k in zip(
+                             sids, cols["kind"], cols["channel"], cols["day"], cols["n"],
+                             strict=True)])
             row0 += n
             if progress:
                 progress(row0, pf.metadata.num_rows)
         log_changes(conn, None)  # running services drop every state they hold
     return row0
+
+
+def _parquet(p: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(p)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
+        raise RunOutputError(f"{p}: not a Parquet file ({exc})") from exc
+
+
+def _subjects(conn, path: Path, rules: Rules, at) -> None:  # noqa: ANN001
+    """Every subject of the run: adults and companies first, then children linked to
+    their guardians (a guardian must exist before its child)."""
+    if not path.is_file():
+        raise RunOutputError(f"{path}: no such subjects file")
+    cols = _parquet(path).read().to_pydict()
+    adults, children = [], []
+    for t, s, g, kind in zip(cols["subject_type"], cols["subject"], cols["guardian"],
+                             cols["company_kind"], strict=True):
+        if t not in rules.plans:  # a type this policy does not score (nor its children)
+            continue
+        if kind is not None and kind not in rules.company_kinds:
+            raise RunOutputError(f"{path}: company kind {kind!r} is not in policy"
+                                 f" {rules.version}")
+        sid = sim_subject_id(t, s)
+        if g is not None and g >= 0:
+            children.append((sid, t, sim_subject_id("person", g), None, at))
+        else:
+            adults.append((sid, t, None, kind, at))
+    for rows in (adults, children):
+        for k in range(0, len(rows), 50_000):
+            driver_sql(conn, "INSERT INTO subjects (id, type, guardian_id, kind, created_at)"
+                              " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        rows[k:k + 50_000])

@@ -1,9 +1,10 @@
-"""The policy's rules for one subject at a time, through the simulator's kernel.
+"""The policy's rules for the service, through the simulator's own code.
 
-`Rules.evaluate` turns a subject's counting records into its state (score, grade,
-lists) with `engine._subject.subject_state`, the same code that runs a batch in the
-simulator, and adds what a person needs to read: the rule behind each listing and each
-sanction or privilege, with its legal basis.
+Nothing here decides anything on its own. A subject's state comes from replaying its
+records through the simulator's kernel (`engine._replay`), with the dates that explain
+it; what the state brings (sanctions, privileges, spillover onto children, publication,
+company terms) comes from the plan's one decision function (`engine._decide`). This
+module turns indices and day numbers into names, dates and sentences.
 """
 
 from __future__ import annotations
@@ -14,37 +15,82 @@ from typing import Any
 
 import numpy as np
 
-from socialcredit.engine._plan import compile_policy
-from socialcredit.engine._subject import Record, final_states, subject_states
+from socialcredit.engine._decide import applying, decide, disclosed
+from socialcredit.engine._identity import record_identity
+from socialcredit.engine._plan import TypePlan, compile_policy
+from socialcredit.engine._replay import NEVER, Replay, replay
 from socialcredit.policy import Policy
 
-
-@dataclass(frozen=True)
-class CountingRecord:
-    id: str
-    kind: str
-    on: date
+NO_CHANGE_DAYS = 3650  # a state that nothing will change is stored as holding this long
 
 
 @dataclass
 class Evaluation:
+    """A subject's state today and what it brings, in words (a child: its guardian's
+    measures that reach children; no score of its own)."""
+
     subject_type: str
     score: int | None
     grade: str | None
     lists: list[dict[str, Any]] = field(default_factory=list)
     measures: list[dict[str, Any]] = field(default_factory=list)
+    valid_until: date | None = None
+    records: dict[str, dict[str, date | None]] = field(default_factory=dict)
+    mask: int = 0
+    bits: int = 0
 
     @property
     def list_names(self) -> set[str]:
         return {x["name"] for x in self.lists}
 
 
-class Rules:
-    """One policy, compiled once, answering for one subject at a time."""
+@dataclass(frozen=True)
+class RecordRows:
+    """Counting records of several subjects of one type, as arrays (one row each)."""
 
-    def __init__(self, policy: Policy) -> None:
+    subject: np.ndarray        # int64: index into the subject ids
+    kind: list[str]
+    day: np.ndarray            # datetime64[D]
+    id: list[str]
+
+    @staticmethod
+    def empty() -> RecordRows:
+        return RecordRows(np.empty(0, np.int64), [], np.empty(0, "datetime64[D]"), [])
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """A replay of subjects up to `today`: day d of the replay is `first + d`."""
+
+    plan: TypePlan
+    first: np.datetime64
+    days: int
+    result: Replay
+    kept: np.ndarray           # indices of the given records that were replayed
+    days_of_kept: np.ndarray   # their days in the replay
+
+    def date(self, day: int) -> date:
+        return (self.first + np.timedelta64(int(day), "D")).astype(date)
+
+    def result_day(self, j: int) -> int:
+        """The replay day of replayed record j."""
+        return int(self.days_of_kept[j])
+
+    def valid_until(self) -> list[date]:
+        """Per subject, the last date its state is sure to hold without a new record."""
+        nxt = self.result.final.next_change
+        cap = self.days - 1 + NO_CHANGE_DAYS
+        last = np.where(nxt >= NEVER, cap, np.minimum(nxt - 1, cap))
+        return (self.first + last.astype("timedelta64[D]")).astype(date).tolist()
+
+
+class Rules:
+    """One policy, compiled once, answering for subjects of the service."""
+
+    def __init__(self, policy: Policy, seed: int | None = None) -> None:
         self.policy = policy
         self.plans = compile_policy(policy)
+        self.seed = policy.run.seed if seed is None else seed
         self.version = f"{policy.meta.name}@{policy.meta.version}"
         self.kind_type: dict[str, str] = {}
         self.kind_channel: dict[str, str] = {}
@@ -54,187 +100,248 @@ class Rules:
                 self.kind_type[k.name] = tname
                 self.kind_channel[k.name] = k.channel
                 self.kind_points[k.name] = k.points
-        self.lists = {x.name: x for x in policy.lists}
-        self.services = sorted({m.service for m in policy.measures if m.service})
-        self._codes = {t: {k.name: i for i, k in enumerate(plan.kinds)}
-                       for t, plan in self.plans.items()}
-        self._triggers = {t: [(self._codes[t][tr.kind], tr.days) for x in policy.lists
-                              if x.subject == t for tr in x.triggers
-                              if tr.kind in self._codes[t]] for t in self.plans}
+        self.services = sorted({s for p in self.plans.values() for s in p.services})
+        self.company_kinds = [k.name for k in policy.population.company_kinds]
+        self._codes = {t: plan.kind_index() for t, plan in self.plans.items()}
+        self._repairable = {t: {k.name for i, k in enumerate(p.kinds)
+                                if p.arrays.kinds.rprob[i] > 0} for t, p in self.plans.items()}
         self._list_text: dict[str, dict[int, str]] = {}
+        self._behaviour_kinds = {
+            k.name: b.company_kinds for b in policy.behaviours for k in
+            self.plans[b.subject].kinds if k.behaviour == b.name and b.subject in self.plans}
 
+    # -------------------------------------------------------------- plain facts
     def window(self, subject_type: str) -> int:
-        return int(self.plans[subject_type].scalars["window"])
+        return self.plans[subject_type].window
 
     def horizon(self, subject_type: str) -> int:
-        """Days of history that can still matter today."""
-        lists = [x for x in self.policy.lists if x.subject == subject_type]
-        longest = max([0, *(t.days for x in lists for t in x.triggers),
-                       *(x.duration_days or 0 for x in lists)])
-        return self.window(subject_type) + longest
+        """Days of history that can matter for a state today (the plan's horizon)."""
+        return self.plans[subject_type].horizon
 
     def needs_review(self, kind: str, confidence: float | None) -> bool:
         threshold = self.policy.channels[self.kind_channel[kind]].review_below_confidence
         return threshold is not None and (confidence is None or confidence < threshold)
 
-    def evaluate(self, subject_type: str, recs: list[CountingRecord], today: date,
-                 guardian: Evaluation | None = None) -> Evaluation:
-        """The subject's state today from the records that count (active, not voided)."""
-        return self.evaluate_many(subject_type, [recs], today, [guardian])[0]
+    def kind_allows(self, record_kind: str, company_kind: str | None) -> bool:
+        """Whether a company of `company_kind` can have records of this kind (a
+        behaviour limited to some kinds of company)."""
+        allowed = self._behaviour_kinds.get(record_kind)
+        return allowed is None or company_kind is None or company_kind in allowed
 
-    def evaluate_many(self, subject_type: str, recs: list[list[CountingRecord]],
-                      today: date, guardians: list[Evaluation | None] | None = None,
-                      ) -> list[Evaluation]:
-        """Several subjects of one type at once, in one kernel call."""
-        guardians = guardians or [None] * len(recs)
-        if subject_type not in self.plans:  # children are not scored
-            evs = [Evaluation(subject_type, None, None) for _ in recs]
-        else:
-            horizon = self.horizon(subject_type)
-            first = today - timedelta(days=horizon - 1)
-            kept = [[r for r in rs if first <= r.on <= today] for rs in recs]
-            states = subject_states(self.plans[subject_type],
-                                    [[Record((r.on - first).days, r.kind) for r in rs]
-                                     for rs in kept], horizon)
-            evs = []
-            for st, rs in zip(states, kept, strict=True):
-                ev = Evaluation(subject_type, st.score, st.grade)
-                for name in sorted(st.lists, key=list(self.lists).index):
-                    ev.lists.append({"name": name, "type": self.lists[name].type,
-                                     "rule": self._why(name, st.score, rs, today)})
-                evs.append(ev)
-        for ev, g in zip(evs, guardians, strict=True):
-            ev.measures = self._measures(ev, g)
-        return evs
+    def segment(self, subject_type: str, company_kind: str | None) -> int | None:
+        """A subject's segment in the plan (its company kind), None if unknown."""
+        if subject_type != "company":
+            return 0
+        if company_kind is None:
+            return 0 if len(self.company_kinds) == 1 else None
+        return self.company_kinds.index(company_kind)
 
-    def states(self, subject_type: str, n: int, subject: np.ndarray, kinds: list[str],
-               days: np.ndarray, today: date) -> tuple[list[int], list[str], list[str],
-                                                       list[date]]:
-        """The states today of `n` subjects of one type from their counting records,
-        given as arrays (subject index, kind name, date as datetime64[D]), in one kernel
-        call with no Python object per record: score, grade and lists (names sorted,
-        comma-separated) per subject, and `valid_until`, the last date on which that
-        state is sure to hold without new records (see `valid_until`)."""
+    # -------------------------------------------------------------- replay
+    def replay(self, subject_type: str, subject_ids: list[str], recs: RecordRows, today: date,
+               span: int | None = None, segments: list[int | None] | None = None,
+               ) -> Replayed:
+        """Replay subjects over the `span` days ending today (default: the plan's
+        horizon) from their records; records outside the span are left out."""
         plan = self.plans[subject_type]
-        horizon = self.horizon(subject_type)
-        first = np.datetime64(today - timedelta(days=horizon - 1), "D")
+        days = span or plan.horizon
+        first = np.datetime64(today - timedelta(days=days - 1), "D")
         code_of = self._codes[subject_type]
-        code = np.fromiter((code_of.get(k, -1) for k in kinds), np.int64, len(kinds))
-        day = (np.asarray(days, "datetime64[D]") - first).astype(np.int64)
-        keep = (day >= 0) & (day < horizon) & (code >= 0)
-        subject, day, code = np.asarray(subject, np.int64)[keep], day[keep], code[keep]
-        final = final_states(plan, n, horizon, subject, day, code)
+        code = np.fromiter((code_of.get(k, -1) for k in recs.kind), np.int64, len(recs.kind))
+        day = (np.asarray(recs.day, "datetime64[D]") - first).astype(np.int64)
+        kept = np.flatnonzero((day >= 0) & (day < days) & (code >= 0))
+        subject = np.asarray(recs.subject, np.int64)[kept]
+        repairable = self._repairable[subject_type]
+        key = np.zeros(kept.shape[0], np.uint64)
+        if repairable:
+            for j, r in enumerate(kept.tolist()):
+                if recs.kind[r] in repairable:
+                    key[j] = record_identity(subject_ids[int(recs.subject[r])], recs.id[r])
+        seg = None
+        if segments is not None:
+            seg = np.array([0 if s is None else s for s in segments], np.int8)
+        result = replay(plan, len(subject_ids), days, subject, day[kept], code[kept], key=key,
+                        segment=seg, seed=self.seed)
+        return Replayed(plan, first, days, result, kept, day[kept])
+
+    def states(self, subject_type: str, subject_ids: list[str], recs: RecordRows,
+               today: date, segments: list[int | None] | None = None,
+               ) -> tuple[list[int], list[str], list[str], list[date]]:
+        """The states today of subjects of one type from their counting records, in one
+        kernel call with no Python object per record: score, grade, lists (names sorted,
+        comma-separated) and `valid_until`, the last date the state is sure to hold
+        without a new record (from the kernel's next event: a record leaving the window,
+        a listing or a ban ending)."""
+        rp = self.replay(subject_type, subject_ids, recs, today, segments=segments)
+        f, plan = rp.result.final, rp.plan
         names = self._list_text.setdefault(subject_type, {})
         lists = []
-        for m in final["mask"].tolist():
+        for m in f.mask.tolist():
             if m not in names:
-                names[m] = ",".join(sorted(x for i, x in enumerate(plan.lists)
-                                           if (m >> i) & 1))
+                names[m] = ",".join(sorted(plan.list_names(m)))
             lists.append(names[m])
-        until = self.valid_until(subject_type, n, subject, day, code, horizon - 1)
-        return (final["score"].tolist(), [plan.grades[g] for g in final["grade"].tolist()],
-                lists, (first + until).tolist())
+        return (f.score.tolist(), [plan.grades[g] for g in f.grade.tolist()], lists,
+                rp.valid_until())
 
     def warm_up(self, today: date) -> None:
-        """Compile the kernels now (a state of one subject with one record per type),
-        not in the first check that needs them."""
+        """Compile the kernels now (one subject with one record per type), not in the
+        first check that needs them; and the decision functions."""
         for subject_type, codes in self._codes.items():
             if codes:
-                self.states(subject_type, 1, np.zeros(1, np.int64), [next(iter(codes))],
-                            np.array([today], "datetime64[D]"), today)
+                recs = RecordRows(np.zeros(1, np.int64), [next(iter(codes))],
+                                  np.array([today], "datetime64[D]"), ["warm-up"])
+                self.states(subject_type, ["warm-up"], recs, today)
+                plan = self.plans[subject_type]
+                if plan.services:
+                    self.decision(subject_type, plan.grades[0], "", plan.services[0])
 
-    def valid_until(self, subject_type: str, n: int, subject: np.ndarray, day: np.ndarray,
-                    code: np.ndarray, today: int) -> np.ndarray:
-        """Per subject, the last day (same scale as `day`) on which its state today is
-        sure to hold without new records: the day before the next record leaves the
-        window or ends a triggered listing; ten years on if none will. With bans
-        (listings of their own length) it is today: those are not cached."""
-        lists = [x for x in self.policy.lists if x.subject == subject_type]
-        if any(x.duration_days for x in lists):
-            return np.full(n, today, np.int64)
-        never = today + 3651
-        ends = np.where(day + self.window(subject_type) > today,
-                        day + self.window(subject_type), never)
-        for kind_code, trigger_days in self._triggers[subject_type]:
-            ends = np.where((code == kind_code) & (day + trigger_days > today),
-                            np.minimum(ends, day + trigger_days), ends)
-        first_end = np.full(n, never, np.int64)
-        np.minimum.at(first_end, subject, ends)
-        return first_end - 1
+    # -------------------------------------------------------------- what a state brings
+    def mask_of(self, subject_type: str, lists: list[str] | str) -> int:
+        names = [n for n in lists.split(",") if n] if isinstance(lists, str) else lists
+        plan = self.plans[subject_type]
+        return sum(1 << plan.lists.index(n) for n in names)
 
-    def from_state(self, subject_type: str, score: int | None, grade: str | None,
-                   lists: list[str], guardian: Evaluation | None = None) -> Evaluation:
-        """An Evaluation from a stored state (list rules not spelled out)."""
-        ev = Evaluation(subject_type, score, grade,
-                        [{"name": n, "type": self.lists[n].type, "rule": ""} for n in lists])
-        ev.measures = self._measures(ev, guardian)
-        return ev
-
-    def _why(self, name: str, score: int, recs: list[CountingRecord], today: date) -> str:
-        rule = self.lists[name]
-        reasons = []
-        if rule.score_below is not None and score < rule.score_below:
-            reasons.append(f"score {score} is below {rule.score_below}")
-        if rule.score_at_least is not None and score >= rule.score_at_least:
-            reasons.append(f"score {score} is at least {rule.score_at_least}")
-        for trig in rule.triggers:
-            hits = [r for r in recs if r.kind == trig.kind
-                    and r.on + timedelta(days=trig.days - 1) >= today]
-            if hits:
-                last = max(hits, key=lambda r: r.on)
-                until = last.on + timedelta(days=trig.days - 1)
-                reasons.append(f"{trig.kind} record {last.id} of {last.on.isoformat()}"
-                               f" lists for {trig.days} days, until {until.isoformat()}")
-        if not reasons and rule.duration_days:
-            reasons.append(f"a {rule.duration_days}-day ban that began when the score"
-                           " crossed the threshold")
-        return "; ".join(reasons) or "listed by the policy's rules"
-
-    def _measures(self, ev: Evaluation, guardian: Evaluation | None) -> list[dict[str, Any]]:
+    def measures(self, subject_type: str, grade: str | None, lists: list[str] | str,
+                 child: bool = False) -> list[dict[str, Any]]:
+        """The sanctions and privileges a state brings, each with its rule: for an adult
+        or a company, those on itself; for a child, its guardian's that reach children
+        (`subject_type`, `grade` and `lists` are then the guardian's)."""
+        if subject_type not in self.plans or grade is None:
+            return []
+        plan = self.plans[subject_type]
+        bits = int(applying(plan.consequences, plan.grades.index(grade),
+                            self.mask_of(subject_type, lists)))
         out = []
-        for m in self.policy.measures:
-            if m.subject != ev.subject_type and not (m.reaches == "children" and guardian):
+        for m in plan.measure_list(bits):
+            if (m.reaches == "children") != child:
                 continue
-            if m.reaches == "children":
-                if guardian is None:
-                    continue
-                holder, who = guardian, "guardian"
-            else:
-                if ev.subject_type != m.subject or ev.score is None:
-                    continue
-                holder, who = ev, "subject"
-            if m.list is not None and m.list in holder.list_names:
-                why = f"{who} is on {m.list}"
-            elif m.grades is not None and holder.grade in m.grades:
-                why = f"{who} is in grade {holder.grade}"
-            else:
-                continue
-            out.append({"name": m.name, "type": m.type, "service": m.service, "rule": why,
+            out.append({"name": m.name, "type": m.type, "service": m.service,
+                        "rule": self._why_measure(m.rule, grade, child),
                         "legal_basis": m.legal_basis or "none stated in the policy"})
         return out
 
-    def check(self, ev: Evaluation, service: str) -> dict[str, Any]:
-        """Allow or deny one service, with the rule and legal basis behind it."""
-        here = [m for m in self.policy.measures if m.service == service]
-        applying = {m["name"]: m for m in ev.measures if m["service"] == service}
-        for m in here:
-            if m.type == "sanction" and m.name in applying:
-                a = applying[m.name]
-                return {"allowed": False, "rule": f"sanction {m.name}: {a['rule']}",
-                        "legal_basis": a["legal_basis"]}
-        privileges = [m for m in here if m.type == "privilege"]
-        for m in privileges:
-            if m.name in applying:
-                a = applying[m.name]
-                return {"allowed": True, "rule": f"privilege {m.name}: {a['rule']}",
-                        "legal_basis": a["legal_basis"]}
-        if privileges:
-            needs = " or ".join(f"{m.name} ({_rule_text(m)})" for m in privileges)
-            return {"allowed": False, "rule": f"no privilege applies; it needs {needs}",
-                    "legal_basis": privileges[0].legal_basis or "none stated in the policy"}
+    @staticmethod
+    def _why_measure(rule: str, grade: str, child: bool) -> str:
+        who = "guardian" if child else "subject"
+        return f"{who} is {rule}" if rule.startswith("on ") else f"{who} is in grade {grade}"
+
+    def decision(self, subject_type: str, grade: str | None, lists: list[str] | str,
+                 service: str, child: bool = False) -> dict[str, Any]:
+        """Allow or deny `service` for a state (for a child: its guardian's state), with
+        the measure and legal basis behind it: the plan's decision function."""
+        plan = self.plans.get(subject_type)
+        if plan is None or service not in plan.services or grade is None:
+            return {"allowed": True, "rule": "no sanction of this policy applies",
+                    "legal_basis": "none needed"}
+        cons = plan.consequences
+        bits = int(applying(cons, plan.grades.index(grade), self.mask_of(subject_type, lists)))
+        sv = plan.services.index(service)
+        allowed, measure = decide(cons, sv, 0 if child else bits, bits if child else 0)
+        allowed, measure = bool(allowed), int(measure)
+        if measure >= 0:
+            m = plan.measures[measure]
+            return {"allowed": allowed,
+                    "rule": f"{m.type} {m.name}: {self._why_measure(m.rule, grade, child)}",
+                    "legal_basis": m.legal_basis or "none stated in the policy"}
+        privileges = [m for m in plan.measures if m.service == service and m.type == "privilege"
+                      and (m.reaches == "children") == child]
+        if not allowed:
+            needs = " or ".join(f"{m.name} ({m.rule.removeprefix('in ')})" for m in privileges)
+            return {"allowed": False, "rule": f"no privilege applies; it needs {needs}"
+                                              if needs else "no privilege applies",
+                    "legal_basis": (privileges[0].legal_basis if privileges else "")
+                    or "none stated in the policy"}
         return {"allowed": True, "rule": "no sanction of this policy applies",
                 "legal_basis": "none needed"}
 
+    def disclosure(self, subject_type: str, segment: int | None, grade: str,
+                   lists: list[str] | str) -> list[Any]:
+        """The disclosure rules (plan.disclosures) that publish a state; a company of
+        unknown kind only by rules that cover every kind."""
+        plan = self.plans[subject_type]
+        if not plan.disclosures:
+            return []
+        bits = int(disclosed(plan.consequences, 0 if segment is None else segment,
+                             plan.grades.index(grade), self.mask_of(subject_type, lists)))
+        return [d for d in plan.disclosures if (bits >> d.index) & 1
+                and (segment is not None or d.company_kinds is None)]
 
-def _rule_text(m) -> str:  # noqa: ANN001 - a Measure
-    return f"on {m.list}" if m.list else "grade " + "/".join(m.grades or [])
+    # -------------------------------------------------------------- explanations
+    def explain(self, subject_type: str, subject_ids: list[str], recs: RecordRows,
+                today: date, segments: list[int | None] | None = None,
+                full_history: bool = False) -> list[Evaluation]:
+        """Evaluations with the rule behind each listing (and its dates), the measures,
+        and per record the dates it counts and lists until. `full_history`: replay every
+        given record (for a file's dates), not only the horizon."""
+        plan = self.plans[subject_type]
+        span = None
+        if full_history and len(recs.day):
+            oldest = np.asarray(recs.day, "datetime64[D]").min().astype(date)
+            span = max(plan.horizon, (today - oldest).days + 1)
+        rp = self.replay(subject_type, subject_ids, recs, today, span=span, segments=segments)
+        f, out = rp.result.final, []
+        until = rp.valid_until()
+        by_subject: dict[int, list[int]] = {}
+        for j, r in enumerate(rp.kept.tolist()):
+            by_subject.setdefault(int(recs.subject[r]), []).append(j)
+        now = rp.days - 1
+        ro = rp.result.records
+        codes = self._codes[subject_type]
+        trig_of = plan.arrays.kinds.trig
+        for i in range(len(subject_ids)):
+            score, grade, mask = int(f.score[i]), plan.grades[int(f.grade[i])], int(f.mask[i])
+            ev = Evaluation(subject_type, score, grade, valid_until=until[i], mask=mask)
+            mine = by_subject.get(i, [])
+            for j in mine:
+                r = int(rp.kept[j])
+                trig = int(trig_of[codes[recs.kind[r]]])
+                ev.records[recs.id[r]] = {
+                    "kind": recs.kind[r], "occurred": rp.date(rp.result_day(j)),
+                    "list": plan.lists[trig] if trig >= 0 else None,
+                    "counts_until": rp.date(ro.counts_until[j]),
+                    "lists_until": rp.date(ro.lists_until[j]) if ro.lists_until[j] >= 0
+                    else None,
+                    "wiped": rp.date(ro.wiped[j]) if ro.wiped[j] >= 0 else None}
+            for li, name in enumerate(plan.lists):
+                if (mask >> li) & 1:
+                    end = max(int(f.trig_until[i, li]), int(f.ban_until[i, li]))
+                    ev.lists.append({"name": name, "type": plan.list_types[li],
+                                     "rule": self._why_list(rp, i, li, score, mine, recs, now),
+                                     "until": rp.date(end).isoformat() if end >= now
+                                     else None})
+            ev.measures = self.measures(subject_type, grade, plan.list_names(mask))
+            ev.bits = int(applying(plan.consequences, int(f.grade[i]), mask))
+            out.append(ev)
+        return out
+
+    def _why_list(self, rp: Replayed, i: int, li: int, score: int, mine: list[int],
+                  recs: RecordRows, now: int) -> str:
+        """Why subject i is on list li today, from the replay's dates."""
+        plan, f, ro = rp.plan, rp.result.final, rp.result.records
+        rules = plan.arrays.lists
+        reasons = []
+        if rules.below[li] > -(1 << 61) and score < rules.below[li]:
+            reasons.append(f"score {score} is below {rules.below[li]}")
+        if rules.atleast[li] < (1 << 61) and score >= rules.atleast[li]:
+            reasons.append(f"score {score} is at least {rules.atleast[li]}")
+        if f.trig_until[i, li] >= now:
+            kinds = plan.arrays.kinds
+            codes = self._codes[plan.type_name]
+            hits = [j for j in mine if ro.lists_until[j] >= now
+                    and kinds.trig[codes[recs.kind[int(rp.kept[j])]]] == li]
+            if hits:
+                j = max(hits, key=lambda j: (ro.lists_until[j], rp.result_day(j)))
+                r = int(rp.kept[j])
+                k = codes[recs.kind[r]]
+                on = rp.date(rp.result_day(j))
+                end = rp.date(ro.lists_until[j])
+                length = (end - on).days + 1
+                repaired = " after credit repair" if length < kinds.tdays[k] else ""
+                reasons.append(f"{recs.kind[r]} record {recs.id[r]} of {on.isoformat()} lists"
+                               f" for {length} days{repaired}, until {end.isoformat()}")
+        if f.ban_until[i, li] >= now:
+            dur = int(rules.dur[li])
+            end = rp.date(f.ban_until[i, li])
+            start = end - timedelta(days=dur - 1)
+            reasons.append(f"a {dur}-day ban from {start.isoformat()} until {end.isoformat()},"
+                           " begun when the score crossed the threshold")
+        return "; ".join(reasons) or "listed by the policy's rules"
