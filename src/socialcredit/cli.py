@@ -103,10 +103,9 @@ def simulate(
              " written to be read).")] = "cpu",
 ) -> None:
     """Run a policy on a synthetic society and write the run directory."""
-    from socialcredit.engine._backend import get_backend
+    from socialcredit.engine import compile_policy, get_backend
+    from socialcredit.engine import simulate as run_sim
     from socialcredit.engine._output import prepare_out_dir, write_run
-    from socialcredit.engine._plan import compile_policy
-    from socialcredit.engine._run import simulate as run_sim
     from socialcredit.ledger import LedgerWriter, write_subjects
     from socialcredit.scenarios import resolve_policy
 

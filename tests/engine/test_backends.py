@@ -65,3 +65,22 @@ def test_kernel_equals_numpy_backend(name):
 def test_unknown_backend_is_refused_with_the_choices():
     with pytest.raises(RunConfigError, match="available: cpu, numpy"):
         get_backend("gpu")
+
+
+def test_each_phase_is_a_function_of_both_backends_called_in_order():
+    """engine/_phases.py is the order of a day: the kernel and the NumPy backend each
+    have a function per phase, and call them in that order."""
+    import inspect
+
+    from socialcredit.engine import PHASES, _kernel, _numpy_backend
+
+    names = [name for name, _ in PHASES]
+    kernel = inspect.getsource(_kernel.run_chunk.py_func)
+    chunk = inspect.getsource(_numpy_backend._Chunk.run)
+    for name in names:
+        assert hasattr(_kernel, f"_{name}"), name
+        assert hasattr(_numpy_backend._Chunk, name), name
+    calls = [kernel.index(f"_{n}(") for n in names]
+    assert calls == sorted(calls)
+    calls = [chunk.index(f"self.{n}(") for n in names]
+    assert calls == sorted(calls)

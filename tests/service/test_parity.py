@@ -11,6 +11,7 @@ kernel computes from its change points, not from the final states.
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 
 import numpy as np
@@ -29,11 +30,13 @@ from socialcredit.service._rules import NO_CHANGE_DAYS, Rules
 
 START = date(2025, 1, 1)
 SEED = 7
+# benchmarks/bench_parity.py runs the same test larger: persons x SOCIALCREDIT_PARITY_SCALE
+SCALE = int(os.environ.get("SOCIALCREDIT_PARITY_SCALE", "1"))
 SIZES = {  # persons, days: a few thousand subjects each, some of them listed
-    "reference": (2_000, 365),
-    "seed": (2_000, 365),
-    "driving-points": (2_000, 1_095),
-    "food-hygiene": (150_000, 730),  # 1,500 restaurants (persons are not scored here)
+    "reference": (2_000 * SCALE, 365),
+    "seed": (2_000 * SCALE, 365),
+    "driving-points": (2_000 * SCALE, 1_095),
+    "food-hygiene": (150_000 * SCALE, 730),  # 1,500 restaurants (persons are not scored)
 }
 
 

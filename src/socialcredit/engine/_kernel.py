@@ -470,9 +470,12 @@ def _grade(s, grade_min) -> int:
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _sanctions(sg, g, mask, cons) -> tuple[int, int]:
+def _sanctions(sg, g, mask, cons, st) -> tuple[int, int]:
     """Phase 7: the measures that apply (to the subject, or through it to its children)
-    and the disclosure rules that publish it: the one decision function."""
+    and the disclosure rules that publish it: the one decision function. They depend on
+    the grade and the lists alone, so they are decided again only when those changed."""
+    if st[_FIRST] == 0 and g == st[_GRADE] and mask == st[_MASK]:
+        return st[_BITS], st[_PUB]
     return applying(cons, g, mask), disclosed(cons, sg, g, mask)
 
 
@@ -516,24 +519,18 @@ def _move(t, sg, s0, s1, g0, g1, hist_lo, hist, grade) -> None:
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _metrics(t, sg, s, g, mask, tmask, kids, hist_lo, cons, st, acc) -> None:
+def _metrics(t, sg, s, g, mask, tmask, bits, pub, kids, hist_lo, cons, st, acc) -> None:
     """Phase 8: changes of score, grade, lists, measures and publication are written as
     differences at their day."""
     if st[_FIRST]:
-        bits, pub = _sanctions(sg, g, mask, cons)
         _emit(t, 1, sg, s, g, mask, tmask, bits, pub, kids, hist_lo, cons, acc)
         st[_FIRST] = 0
-    elif g != st[_GRADE] or mask != st[_MASK] or tmask != st[_TMASK]:
-        bits, pub = _sanctions(sg, g, mask, cons)
-        if mask != st[_MASK] or tmask != st[_TMASK] or bits != st[_BITS] or pub != st[_PUB]:
-            _emit(t, -1, sg, st[_SCORE], st[_GRADE], st[_MASK], st[_TMASK], st[_BITS],
-                  st[_PUB], kids, hist_lo, cons, acc)
-            _emit(t, 1, sg, s, g, mask, tmask, bits, pub, kids, hist_lo, cons, acc)
-        else:
-            _move(t, sg, st[_SCORE], s, st[_GRADE], g, hist_lo, acc.hist, acc.grade)
-    elif s != st[_SCORE]:  # the common case: only the score moved
-        bits, pub = st[_BITS], st[_PUB]
-        _move(t, sg, st[_SCORE], s, g, g, hist_lo, acc.hist, acc.grade)
+    elif mask != st[_MASK] or tmask != st[_TMASK] or bits != st[_BITS] or pub != st[_PUB]:
+        _emit(t, -1, sg, st[_SCORE], st[_GRADE], st[_MASK], st[_TMASK], st[_BITS], st[_PUB],
+              kids, hist_lo, cons, acc)
+        _emit(t, 1, sg, s, g, mask, tmask, bits, pub, kids, hist_lo, cons, acc)
+    elif s != st[_SCORE] or g != st[_GRADE]:  # the common case: only the score moved
+        _move(t, sg, st[_SCORE], s, st[_GRADE], g, hist_lo, acc.hist, acc.grade)
     else:
         return
     st[_SCORE] = s
@@ -632,7 +629,9 @@ def run_chunk(mode_a, replay, seed, start, end, days, plan, cons, soc, inc, acc,
                 s, mask, tmask = _lists(t, s, has_bans, thresholds, score, kinds.points,
                                         lists, st, tm, fifo, rout)
                 g = _grade(s, score.grade_min)
-                _metrics(t, sg, s, g, mask, tmask, kids, score.hist_lo, cons, st, acc)
+                bits, pub = _sanctions(sg, g, mask, cons, st)
+                _metrics(t, sg, s, g, mask, tmask, bits, pub, kids, score.hist_lo, cons, st,
+                         acc)
             nt = _next_day(t, i, in_ptr, mode_a, score.window, d, st, tm, inc, fifo)
             if st[_JOINED] == 0 and jd < nt:
                 nt = jd

@@ -8,8 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from socialcredit.engine._kernel import FALSE, FALSE_POSITIVE, MISATTRIBUTED
-from socialcredit.engine._plan import TypePlan
+from socialcredit.engine import FALSE, FALSE_POSITIVE, MISATTRIBUTED, TypePlan
 from socialcredit.population import Population
 
 LEDGER_SCHEMA = pa.schema([

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from socialcredit.engine._identity import sim_record_id, sim_subject_id
+from socialcredit.engine import sim_record_id, sim_subject_id
 from socialcredit.errors import RunOutputError
 from socialcredit.service._checks import log_changes
 from socialcredit.service._db import (

@@ -15,10 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from socialcredit.engine._decide import applying, decide, disclosed
-from socialcredit.engine._identity import record_identity
-from socialcredit.engine._plan import TypePlan, compile_policy
-from socialcredit.engine._replay import NEVER, Replay, replay
+from socialcredit.engine import (
+    NEVER,
+    Replay,
+    TypePlan,
+    applying,
+    compile_policy,
+    decide,
+    disclosed,
+    record_identity,
+    replay,
+)
 from socialcredit.policy import Policy
 
 NO_CHANGE_DAYS = 3650  # a state that nothing will change is stored as holding this long
