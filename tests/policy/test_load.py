@@ -115,3 +115,42 @@ def test_every_table_forbids_unknown_keys():
 
 def test_reference_text_round_trips_through_toml():
     assert tomllib.loads(REFERENCE)["meta"]["name"] == "reference"
+
+
+DISCLOSE_BLACKLIST = '''[[disclosure]]
+subject = "person"
+list = "blacklist"
+'''
+
+
+@pytest.mark.parametrize(("replacement", "message"), [
+    (DISCLOSE_BLACKLIST + 'fields = ["name", "home_address"]\n',
+     r"disclosure\[0\]\.fields\[1\]: Input should be 'name', 'reason'"),
+    (DISCLOSE_BLACKLIST + 'grades = ["D"]\n', r"either 'list' or 'grades', not both"),
+    (DISCLOSE_BLACKLIST + 'company_kinds = ["restaurant"]\n',
+     r"'company_kinds' applies to company disclosure rules only"),
+    (DISCLOSE_BLACKLIST.replace('"person"', '"company"').replace('list = "blacklist"',
+                                                                 'grades = ["D"]')
+     + 'company_kinds = ["bakery"]\n', r"unknown company kind 'bakery'"),
+    (DISCLOSE_BLACKLIST + 'fields = ["name", "name"]\n', r"field 'name' is defined twice"),
+])
+def test_disclosure_rules_are_checked_at_load(tmp_path, replacement, message):
+    """What the service cannot publish, or nobody could mean, is refused at load (it used
+    to be accepted and then ignored by the service)."""
+    p = write(tmp_path, REFERENCE.replace(DISCLOSE_BLACKLIST, replacement))
+    with pytest.raises(PolicyError, match=message):
+        load_policy(p)
+
+
+def test_a_summary_share_of_an_unknown_company_kind_is_refused(tmp_path):
+    p = write(tmp_path, REFERENCE.replace('company_kind = "restaurant"',
+                                          'company_kind = "bakery"'))
+    with pytest.raises(PolicyError, match=r"summary share .*unknown company kind 'bakery'"):
+        load_policy(p)
+
+
+def test_too_many_measures_for_one_subject_type(tmp_path):
+    many = "".join(f'\n[[measures]]\nname = "m{i}"\ntype = "sanction"\nlist = "blacklist"\n'
+                   for i in range(63))
+    with pytest.raises(PolicyError, match=r"68 person measures: at most 62"):
+        load_policy(write(tmp_path, REFERENCE + many))
