@@ -25,11 +25,11 @@ from socialcredit.engine._identity import (
 from socialcredit.engine._kernel import FALSE, FALSE_POSITIVE, MISATTRIBUTED, NEVER
 from socialcredit.engine._metrics import daily_metrics, details, summary
 from socialcredit.engine._phases import PHASES
-from socialcredit.engine._plan import TypePlan, compile_policy
+from socialcredit.engine._plan import BIG, TypePlan, compile_policy
 from socialcredit.engine._replay import Replay, replay
 from socialcredit.engine._run import RunResult, simulate
 
-__all__ = ["FALSE", "FALSE_POSITIVE", "MISATTRIBUTED", "NEVER", "PHASES", "Backend", "Job",
+__all__ = ["BIG", "FALSE", "FALSE_POSITIVE", "MISATTRIBUTED", "NEVER", "PHASES", "Backend", "Job",
            "Replay", "RunResult", "TypePlan", "applying", "backend_names", "company_terms",
            "compile_policy", "daily_metrics", "decide", "details", "disclosed",
            "get_backend", "record_identity", "repair_seed", "repaired", "replay",

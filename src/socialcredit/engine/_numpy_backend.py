@@ -365,7 +365,7 @@ class _Chunk:
         """Append records against subjects (request) and apply their triggers (resolve)."""
         kk = self.a.kinds
         for row, kind, doer in zip(rows.tolist(), kinds.tolist(), doers.tolist(), strict=True):
-            if self.count[row] >= FIFO_CAPACITY - 1 + 1:
+            if self.count[row] >= FIFO_CAPACITY:  # the kernel's ring buffer is full
                 raise SocialCreditError(
                     f"a subject had more than {FIFO_CAPACITY - 1} records counting at once;"
                     " lower the rates or the score window")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from socialcredit.engine import (
+    BIG,
     NEVER,
     Replay,
     TypePlan,
@@ -113,9 +114,9 @@ class Rules:
         self._repairable = {t: {k.name for i, k in enumerate(p.kinds)
                                 if p.arrays.kinds.rprob[i] > 0} for t, p in self.plans.items()}
         self._list_text: dict[str, dict[int, str]] = {}
-        self._behaviour_kinds = {
-            k.name: b.company_kinds for b in policy.behaviours for k in
-            self.plans[b.subject].kinds if k.behaviour == b.name and b.subject in self.plans}
+        # record kind -> the company kinds its behaviour is limited to (None: all)
+        self._behaviour_kinds = {name: b.company_kinds for b in policy.behaviours
+                                 for name, *_ in b.record_kinds()}
 
     # -------------------------------------------------------------- plain facts
     def window(self, subject_type: str) -> int:
@@ -326,9 +327,9 @@ class Rules:
         plan, f, ro = rp.plan, rp.result.final, rp.result.records
         rules = plan.arrays.lists
         reasons = []
-        if rules.below[li] > -(1 << 61) and score < rules.below[li]:
+        if rules.below[li] != -BIG and score < rules.below[li]:
             reasons.append(f"score {score} is below {rules.below[li]}")
-        if rules.atleast[li] < (1 << 61) and score >= rules.atleast[li]:
+        if rules.atleast[li] != BIG and score >= rules.atleast[li]:
             reasons.append(f"score {score} is at least {rules.atleast[li]}")
         if f.trig_until[i, li] >= now:
             kinds = plan.arrays.kinds
