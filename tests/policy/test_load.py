@@ -154,3 +154,51 @@ def test_too_many_measures_for_one_subject_type(tmp_path):
                    for i in range(63))
     with pytest.raises(PolicyError, match=r"68 person measures: at most 62"):
         load_policy(write(tmp_path, REFERENCE + many))
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    # lengths the service could not turn into dates, or memory could not hold
+    ("days = 365 }]", "days = 1000000 }]", r"triggers\[0\]\.days: Input should be less"
+                                            r" than or equal to 36500"),
+    ("window_days = 180", "window_days = 40000", r"window_days: Input should be less"),
+    # scores are 32-bit: a base or points that could leave that range
+    ("base = 1000", "base = 3000000000", r"person_score\.base: Input should be less"),
+    ("points = -100", "points = -1000000", r"points: Input should be greater"),
+    ("score_below = 750", "score_below = 9000000000", r"score_below: Input should be less"),
+    # an empty list of company kinds meant "all" in one place and "none" in another
+    ('company_kinds = ["restaurant"]\nrate', 'company_kinds = []\nrate',
+     r"company_kinds: List should have at least 1 item"),
+    # two statistics under one summary key: the second overwrote the first
+    ('excludes = ["blacklist"]', 'excludes = ["blacklist"]\nlabel = "blacklisted"',
+     r"list 'redlist' would write the summary statistic 'blacklisted'"),
+    ('excludes = ["blacklist"]', 'excludes = ["blacklist"]\nlabel = "mean_score"',
+     r"would write the summary statistic 'mean_score', which a built-in statistic"),
+    ('name = "restaurants_grade_d"', 'name = "blacklisted"',
+     r"summary share 'blacklisted' would write the summary statistic 'blacklisted'"),
+])
+def test_values_the_engine_or_service_cannot_honour_are_refused(tmp_path, old, new, message):
+    assert old in REFERENCE
+    with pytest.raises(PolicyError, match=message):
+        load_policy(write(tmp_path, REFERENCE.replace(old, new, 1)))
+
+
+def test_at_most_62_company_kinds(tmp_path):
+    kinds = "".join(f'\n[[population.company_kinds]]\nname = "k{i}"\nshare = "1/63"\n'
+                    for i in range(63))
+    text = REFERENCE.replace('[[population.company_kinds]]\nname = "restaurant"\nshare = 0.3\n'
+                             '\n[[population.company_kinds]]\nname = "firm"\nshare = 0.7\n',
+                             kinds)
+    assert text != REFERENCE
+    with pytest.raises(PolicyError, match=r"company_kinds: List should have at most 62"):
+        load_policy(write(tmp_path, text))
+
+
+def test_a_wide_clamp_keeps_the_histogram_small():
+    from socialcredit import simulate
+    from socialcredit.policy import parse_policy
+
+    policy = parse_policy(REFERENCE.replace("window_days = 180",
+                                            "window_days = 180\nclamp = [-1000000000,"
+                                            " 1000000000]"))
+    run = simulate(policy, population=2000, days=30, seed=1)
+    assert run.types["person"].plan.n_bins == 4001

@@ -177,8 +177,10 @@ def test_a_ban_wipes_points_and_the_file_says_so(db_url):
                                     " threshold"}]
     assert me["holds_until"] == end.isoformat()
     file = c.http.get("/v1/subjects/dan/file", headers=c.h("reviewer")).json()
-    assert [(r["id"], r["status"], r["counts_until"]) for r in file["records"]] == [
-        ("m1", "wiped", "2026-06-09"), ("m2", "wiped", "2026-06-09")]
+    # m2 started the ban that wiped it the day it came: it never counted in a state
+    assert [(r["id"], r["status"], r["counts_until"], r["wiped_on"])
+            for r in file["records"]] == [("m1", "wiped", "2026-06-09", "2026-06-10"),
+                                          ("m2", "wiped", None, "2026-06-10")]
     assert not c.checks("driving", ["dan"])["dan"]
     c.clock.today = end + timedelta(days=1)
     assert c.checks("driving", ["dan"])["dan"]
@@ -220,3 +222,109 @@ reaches = "children"
     assert c.checks("childcare", ["kim", "pat"]) == {"kim": False, "pat": True}
     kid = c.http.get("/v1/subjects/kim", headers=c.h("reviewer")).json()
     assert kid["measures"][0]["rule"] == "guardian is in grade C"
+
+
+def test_guardian_links_that_make_no_family_are_refused(db_url):
+    """A subject cannot be its own guardian, a guardian cannot become a child, nor a
+    company (each once answered 200, and the subject's view then a 500)."""
+    c = Client(db_url, load_scenario("reference"), date(2026, 6, 30))
+    c.record("v1", "ann", "volunteering", "registry", D0)
+    c.record("v2", "ben", "volunteering", "registry", D0)
+    c.record("p1", "shop", "late_payment", "financial", D0)
+
+    def link(child: str, guardian: str) -> int:
+        return c.http.put(f"/v1/subjects/{child}/guardian", headers=c.h("recorder"),
+                          json={"guardian": guardian}).status_code
+
+    assert link("kid", "ann") == 200
+    assert link("ann", "ann") == 422   # its own guardian
+    assert link("ann", "ben") == 422   # ann has records (and a child): an adult
+    assert link("kid2", "kid") == 422  # a child cannot be a guardian
+    assert link("shop", "ben") == 422  # a company
+    assert link("lone", "lone") == 422
+    for who in ("ann", "ben", "kid"):
+        assert c.http.get(f"/v1/subjects/{who}", headers=c.h("reviewer")).status_code == 200
+
+
+def test_a_company_kind_is_kept_and_checked_against_its_records(db_url):
+    """Setting a kind that the company's records contradict is refused; a retry of a
+    stored record is answered as the first time even if the kind changed since."""
+    c = Client(db_url, load_scenario("reference"), date(2026, 6, 30))
+    first = c.record("h1", "cafe", "inspection_failed", "inspection", D0, evidence="x")
+    assert first.status_code == 201
+    firm = c.record("p1", "cafe", "late_payment", "financial", D0, subject_kind="firm")
+    assert firm.status_code == 422
+    assert "inspection_failed records, which no firm has" in firm.text
+    assert c.record("p2", "cafe", "late_payment", "financial", D0,
+                    subject_kind="restaurant").status_code == 201
+    again = c.record("h1", "cafe", "inspection_failed", "inspection", D0, evidence="x")
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    # a batch names the record at fault
+    bad = c.http.post("/v1/records/batch", headers=c.h("recorder"), json={"records": [
+        {"id": "b1", "subject": "cafe", "kind": "late_payment", "channel": "financial",
+         "occurred_at": "2026-03-02"},
+        {"id": "b2", "subject": "works", "kind": "late_payment", "channel": "financial",
+         "occurred_at": "2026-03-02", "subject_kind": "firm"},
+        {"id": "b3", "subject": "works", "kind": "inspection_passed", "channel": "inspection",
+         "occurred_at": "2026-03-02"}]})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "records", 2, "kind"]
+    assert c.http.get("/v1/subjects/works", headers=c.h("reviewer")).status_code == 404
+
+
+ANONYMOUS = DISCLOSING.replace('list = "blacklist"\nfields = ["name"]\n',
+                               'list = "blacklist"\nfields = ["name"]\n\n[[disclosure]]\n'
+                               'subject = "person"\nlist = "watchlist"\nfields = ["score"]\n')
+
+
+def test_anonymous_disclosure_shows_no_id_and_links_nothing(db_url):
+    """A rule without "name" publishes entries without an id; a subject published by a
+    named and an anonymous rule gets two entries, so the anonymous fields are not tied
+    to its name; /public renders them."""
+    assert ANONYMOUS != DISCLOSING
+    c = Client(db_url, parse_policy(ANONYMOUS), date(2026, 6, 30))
+    c.record("c1", "alice", "court_judgment_default", "court", D0)  # blacklist and watchlist
+    c.record("r1", "bob", "spreading_rumors", "online", D0)         # watchlist only
+    items = c.http.get("/v1/public/list").json()["items"]
+    assert items == [{"type": "person", "subject": "alice"},
+                     {"type": "person", "score": 900}, {"type": "person", "score": 980}]
+    assert c.http.get("/v1/public/list", params={"q": "b"}).json()["total"] == 0
+    page = c.http.get("/public")
+    assert page.status_code == 200
+    assert "(not published)" in page.text
+
+
+def test_a_ledger_is_not_loaded_again_under_another_start(db_url, tmp_path):
+    from socialcredit import simulate
+    from socialcredit.engine import compile_policy
+    from socialcredit.errors import RunOutputError
+    from socialcredit.ledger import LedgerWriter, write_subjects
+    from socialcredit.service import ingest_ledger
+    from socialcredit.service._rules import Rules
+
+    policy = load_scenario("reference")
+    plans = compile_policy(policy)
+    writer = LedgerWriter(tmp_path / "ledger.parquet", plans)
+    run = simulate(policy, population=500, days=30, ledger=writer)
+    writer.close()
+    write_subjects(tmp_path / "subjects.parquet", run.population, plans)
+    rules = Rules(policy)
+    assert ingest_ledger(tmp_path / "ledger.parquet", db_url, rules, D0) == run.records
+    with pytest.raises(RunOutputError, match=r"loaded before with day 0 on 2026-03-01"):
+        ingest_ledger(tmp_path / "ledger.parquet", db_url, rules, D0 + timedelta(days=1))
+
+
+def test_a_company_kind_the_policy_no_longer_has_is_treated_as_unknown(db_url):
+    c = Client(db_url, load_scenario("reference"), date(2026, 6, 30))
+    for i in range(6):
+        c.record(f"s{i}", "shop", "late_payment", "financial", date(2026, 6, i + 1),
+                 subject_kind="restaurant")
+    renamed = scenario_path("reference").read_text(encoding="utf-8").replace(
+        'name = "restaurant"', 'name = "eatery"').replace(
+        'company_kinds = ["restaurant"]', 'company_kinds = ["eatery"]').replace(
+        'company_kind = "restaurant"', 'company_kind = "eatery"')
+    later = TestClient(create_app(parse_policy(renamed), db_url, today=lambda: date(2026, 6, 30)))
+    page = later.get("/v1/public/list")
+    assert page.status_code == 200
+    assert page.json()["items"] == [{"type": "company", "subject": "shop", "why": ["in grade D"]}]

@@ -214,10 +214,17 @@ def _compile_type(policy: Policy, type_name: str, code: int, score: Score) -> Ty
             c_fp_kind.append(-1)
             c_fp_rate.append(0.0)
 
+    # the score histogram (exact daily quantiles) spans the clamp, or base +- 2,000: at
+    # most 4,001 bins, so its memory stays days x 16 KB; scores beyond it count in the
+    # edge bins
+    hist_lo, hist_hi = score.base - HIST_HALF_WIDTH, score.base + HIST_HALF_WIDTH
     if score.clamp is not None:
-        hist_lo, hist_hi = score.clamp
-    else:
-        hist_lo, hist_hi = score.base - HIST_HALF_WIDTH, score.base + HIST_HALF_WIDTH
+        lo, hi = score.clamp
+        if hi - lo <= 2 * HIST_HALF_WIDTH:
+            hist_lo, hist_hi = lo, hi
+        else:
+            hist_lo = min(max(lo, hist_lo), hi - 2 * HIST_HALF_WIDTH)
+            hist_hi = hist_lo + 2 * HIST_HALF_WIDTH
     cov = np.array(
         [[r.coverage[n] for n in cov_names] for r in policy.regions], dtype=np.float64
     ).reshape(len(policy.regions), len(cov_names))

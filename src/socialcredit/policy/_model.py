@@ -23,6 +23,20 @@ from pydantic import (
 
 SubjectType = Literal["person", "company"]
 
+# Scores are 32-bit in results: a base, points and bounds this size keep any sum of the
+# most records a subject can hold (8,191) inside that range.
+MAX_SCORE = 1_000_000_000
+MAX_POINTS = 100_000
+MAX_DAYS = 36_500  # a window, a listing or a ban of at most 100 years
+MAX_COMPANY_KINDS = 62  # a rule's company kinds are bits of one int64
+ScoreValue = Annotated[int, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
+Points = Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Threshold = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+# summary.json keys the engine writes itself; a list's label or an extra share may not
+# take one of them (or each other's)
+SUMMARY_KEYS = ("mean_score", "grades", "children_restricted", "records_per_adult",
+                "false_record_share", "company_grades", "mean_tax_multiplier")
+
 _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
 
@@ -110,7 +124,8 @@ class Population(_Strict):
     person_traits: dict[Name, Trait] = Field(default_factory=dict)
     company_traits: dict[Name, Trait] = Field(default_factory=dict)
     company_kinds: list[CompanyKind] = Field(
-        default_factory=lambda: [CompanyKind(name="firm", share=1.0)], min_length=1
+        default_factory=lambda: [CompanyKind(name="firm", share=1.0)], min_length=1,
+        max_length=MAX_COMPANY_KINDS,
     )
 
     @field_validator("company_kinds")
@@ -172,7 +187,7 @@ class Outcome(_Strict):
     """
 
     name: Name
-    points: int
+    points: Points
     probability: Probability | Annotated[str, Field(pattern=r"^(1-)?[a-z][a-z0-9_]*$")] | None = (
         None
     )
@@ -187,10 +202,10 @@ class Behaviour(_Strict):
     kind: Literal["merit", "violation"] | None = None
     rate: Rate
     multiplier: Name | None = None
-    points: int | None = None
+    points: Points | None = None
     outcomes: list[Outcome] | None = None
     channel: Name
-    company_kinds: list[Name] | None = None
+    company_kinds: list[Name] | None = Field(None, min_length=1)
     description: str = ""
 
     @model_validator(mode="after")
@@ -225,7 +240,7 @@ MAX_DISCLOSURES = 62
 
 class Grade(_Strict):
     name: str = Field(min_length=1, max_length=32)
-    min: int | None = None
+    min: Threshold | None = None
 
 
 class Score(_Strict):
@@ -236,10 +251,10 @@ class Score(_Strict):
     Grades are listed from the highest; each has a `min`, but the last has none.
     """
 
-    base: int
-    window_days: int = Field(ge=1, le=100_000)
+    base: ScoreValue
+    window_days: int = Field(ge=1, le=MAX_DAYS)
     aggregate: Literal["sum", "latest"] = "sum"
-    clamp: tuple[int, int] | None = None
+    clamp: tuple[ScoreValue, ScoreValue] | None = None
     grades: list[Grade] = Field(min_length=1, max_length=MAX_GRADES)
 
     @model_validator(mode="after")
@@ -270,8 +285,8 @@ class Trigger(_Strict):
     """A record that lists its subject for a fixed time whatever the score."""
 
     kind: Name
-    days: int = Field(ge=1)
-    repair_after_days: int | None = Field(None, ge=1)
+    days: int = Field(ge=1, le=MAX_DAYS)
+    repair_after_days: int | None = Field(None, ge=1, le=MAX_DAYS)
     repair_probability: Probability = 0.0
 
     @model_validator(mode="after")
@@ -296,11 +311,11 @@ class ListRule(_Strict):
     label: Name | None = None
     subject: SubjectType = "person"
     type: Literal["black", "red"] = "black"
-    score_below: int | None = None
-    score_at_least: int | None = None
+    score_below: Threshold | None = None
+    score_at_least: Threshold | None = None
     triggers: list[Trigger] = Field(default_factory=list)
     excludes: list[Name] = Field(default_factory=list)
-    duration_days: int | None = Field(None, ge=1)
+    duration_days: int | None = Field(None, ge=1, le=MAX_DAYS)
     clear_points: bool = False
     description: str = ""
 
@@ -368,7 +383,7 @@ class Disclosure(_Strict):
     subject: SubjectType = "person"
     list: Name | None = None
     grades: builtins.list[str] | None = None
-    company_kinds: builtins.list[Name] | None = None
+    company_kinds: builtins.list[Name] | None = Field(None, min_length=1)
     fields: builtins.list[DisclosureField] = Field(default_factory=lambda: ["name", "reason"],
                                                    min_length=1)
 
@@ -527,6 +542,7 @@ class Policy(_Strict):
             if g not in grade_names:
                 raise ValueError(f"[companies]: unknown company grade {g!r}; grades are"
                                  f" {grade_names}")
+        self._summary_keys()
         for extra in self.summary.extra_company_grade_shares:
             self._check_grades("company", [extra.grade], f"summary share {extra.name!r}")
             known = [k.name for k in self.population.company_kinds]
@@ -534,6 +550,27 @@ class Policy(_Strict):
                 raise ValueError(f"summary share {extra.name!r}: unknown company kind"
                                  f" {extra.company_kind!r}; kinds are {known}")
         return self
+
+    def _summary_keys(self) -> None:
+        """Every statistic of summary.json has its own key: a list's label (and the
+        keys made from it) or an extra share may not overwrite another."""
+        owner: dict[str, str] = {k: "a built-in statistic" for k in SUMMARY_KEYS}
+        made = []
+        for x in self.lists:
+            if x.subject == "person":
+                made += [(x.adjective, f"list {x.name!r}")]
+                if x.type == "black":
+                    made += [(f"wrongfully_{x.adjective}", f"list {x.name!r}"),
+                             (f"ever_{x.adjective}", f"list {x.name!r}")]
+            else:
+                made += [(f"companies_{x.adjective}", f"list {x.name!r}")]
+        made += [(e.name, f"summary share {e.name!r}")
+                 for e in self.summary.extra_company_grade_shares]
+        for key, what in made:
+            if key in owner:
+                raise ValueError(f"{what} would write the summary statistic {key!r}, which"
+                                 f" {owner[key]} writes: give it another label or name")
+            owner[key] = what
 
     def _check_grades(self, subject: str, grades: list[str], what: str) -> None:
         score = self.person_score if subject == "person" else self.company_score

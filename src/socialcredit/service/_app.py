@@ -7,6 +7,7 @@ and audit have no switch: they are part of the service, not options of it.
 
 
 import gc
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -380,7 +381,15 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                                     f" policy are {rules.company_kinds}"})
         return errs
 
-    def store(conn: sa.Connection, r: RecordIn, who: Actor) -> tuple[dict, bool]:
+    def store(conn: sa.Connection, r: RecordIn, who: Actor,
+              index: int | None = None) -> tuple[dict, bool]:
+        """Store one record (or find it stored: the id is the client's key, and a retry
+        with the same content is answered as the first time). `index`: its place in a
+        batch, for the error's location."""
+        loc = ["body"] + (["records", index] if index is not None else [])
+        row = conn.execute(sa.select(records).where(records.c.id == r.id)).first()
+        if row is not None:
+            return _same_record(row, r), False
         stype = rules.kind_type[r.kind]
         now = datetime.now(UTC)
         ins = _insert(conn)
@@ -392,23 +401,32 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         sub = conn.execute(sa.select(subjects.c.type, subjects.c.guardian_id, subjects.c.kind)
                            .where(subjects.c.id == r.subject)).one()
         if sub.type != stype or sub.guardian_id is not None:
-            raise HTTPException(422, [{"loc": ["body", "subject"], "type": "wrong_subject",
+            raise HTTPException(422, [{"loc": [*loc, "subject"], "type": "wrong_subject",
                                        "msg": f"{r.subject!r} is a {sub.type}"
                                               f"{' child' if sub.guardian_id else ''};"
                                               f" {r.kind} records are about {stype}s"}])
         kind = sub.kind
         if r.subject_kind is not None and r.subject_kind != sub.kind:
             if sub.kind is not None:
-                raise HTTPException(422, [{"loc": ["body", "subject_kind"],
+                raise HTTPException(422, [{"loc": [*loc, "subject_kind"],
                                            "type": "wrong_company_kind",
                                            "msg": f"{r.subject!r} is a {sub.kind}, not a"
                                                   f" {r.subject_kind}"}])
+            held = conn.execute(sa.select(records.c.kind).distinct().where(
+                records.c.subject_id == r.subject, records.c.status.in_(("active",
+                                                                         "pending"))))
+            wrong = sorted(k for (k,) in held if not rules.kind_allows(k, r.subject_kind))
+            if wrong:
+                raise HTTPException(422, [{"loc": [*loc, "subject_kind"],
+                                           "type": "wrong_company_kind",
+                                           "msg": f"{r.subject!r} has {', '.join(wrong)}"
+                                                  f" records, which no {r.subject_kind} has"}])
             conn.execute(subjects.update().where(subjects.c.id == r.subject)
                          .values(kind=r.subject_kind))
             log_changes(conn, [r.subject])
             kind = r.subject_kind
         if not rules.kind_allows(r.kind, kind):
-            raise HTTPException(422, [{"loc": ["body", "kind"], "type": "wrong_company_kind",
+            raise HTTPException(422, [{"loc": [*loc, "kind"], "type": "wrong_company_kind",
                                        "msg": f"{r.kind} records are not about a {kind}"}])
         status = "pending" if rules.needs_review(r.kind, r.confidence) else "active"
         values = {"id": r.id, "subject_id": r.subject, "kind": r.kind, "channel": r.channel,
@@ -418,14 +436,16 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         created = conn.execute(ins(records).values(**values).on_conflict_do_nothing()
                                .returning(records.c.id)).first() is not None
         row = conn.execute(sa.select(records).where(records.c.id == r.id)).one()
-        if not created:
-            same = (row.subject_id, row.kind, row.channel, row.occurred_on, row.evidence,
-                    row.confidence) == (r.subject, r.kind, r.channel, r.day, r.evidence,
-                                        r.confidence)
-            if not same:
-                raise HTTPException(409, f"record {r.id!r} exists with other content;"
-                                         " record ids are the client's keys")
-        return _record_out(row, rules), created
+        return (_record_out(row, rules) if created else _same_record(row, r)), created
+
+    def _same_record(row: Any, r: RecordIn) -> dict:
+        """A record sent again: the stored one if the content is the same, else 409."""
+        if (row.subject_id, row.kind, row.channel, row.occurred_on, row.evidence,
+                row.confidence) != (r.subject, r.kind, r.channel, r.day, r.evidence,
+                                    r.confidence):
+            raise HTTPException(409, f"record {r.id!r} exists with other content;"
+                                     " record ids are the client's keys")
+        return _record_out(row, rules)
 
     @app.post("/v1/records", status_code=201, tags=["records"])
     def post_record(body: RecordIn, request: Request,
@@ -452,8 +472,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
             raise HTTPException(422, errs)
         created = 0
         with engine.begin() as conn:
-            for r in body.records:
-                created += store(conn, r, who)[1]
+            for i, r in enumerate(body.records):
+                created += store(conn, r, who, i)[1]
             refresh(conn, sorted({r.subject for r in body.records}))
             log(conn, who, "record_batch", None, {"records": len(body.records),
                                                   "created": created},
@@ -467,12 +487,21 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         """Link a child to its guardian (the child is created if new)."""
         with engine.begin() as conn:
             g = conn.execute(sa.select(subjects).where(subjects.c.id == body.guardian)).first()
-            if g is None or g.type != "person" or g.guardian_id is not None:
+            if g is None or g.type != "person" or g.guardian_id is not None \
+                    or body.guardian == subject:
                 raise HTTPException(422, [{"loc": ["body", "guardian"], "type": "bad_guardian",
-                                           "msg": f"{body.guardian!r} is not a known adult"}])
+                                           "msg": f"{body.guardian!r} is not a known adult"
+                                                  f" other than {subject!r}"}])
+            child = conn.execute(sa.select(subjects.c.type).where(subjects.c.id == subject)
+                                 ).first()
+            if child is not None and child.type != "person":
+                raise HTTPException(422, f"{subject!r} is a {child.type}: not a child")
             if conn.execute(sa.select(records.c.id).where(records.c.subject_id == subject)
                             .limit(1)).first():
                 raise HTTPException(422, f"{subject!r} has records of its own: not a child")
+            if conn.execute(sa.select(subjects.c.id).where(subjects.c.guardian_id == subject)
+                            .limit(1)).first():
+                raise HTTPException(422, f"{subject!r} is the guardian of a child: an adult")
             conn.execute(_insert(conn)(subjects).values(
                 id=subject, type="person", guardian_id=body.guardian,
                 created_at=datetime.now(UTC)).on_conflict_do_nothing())
@@ -695,11 +724,13 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 refresh(conn, part, changed=False)
 
     def published(today: date, q: str) -> list[tuple]:
-        """(id, type, kind, score, grade, lists, rules) of every published subject, in
-        type and id order; with `q`, those whose published id contains it."""
+        """The public list's entries as (id, type, kind, score, grade, lists, rules): a
+        subject's entry under the rules that publish its name, in type and id order,
+        then its entry under the rules that do not (anonymous: it shows no id, is never
+        found by `q`, and sorts by what it shows, so its place reveals no id either)."""
         ensure_states(today)
         memo: dict[tuple, list] = {}
-        hits = []
+        named, anonymous = [], []
         with engine.connect() as conn:
             for sid, stype, kind, score, grade, lists in conn.execute(
                     sa.select(subjects.c.id, subjects.c.type, subjects.c.kind,
@@ -714,31 +745,34 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                 if matched is None:
                     matched = memo[key] = rules.disclosure(stype, rules.segment(stype, kind),
                                                            grade, lists)
-                if not matched:
-                    continue
-                if q and not (any("name" in d.fields for d in matched) and q in sid):
-                    continue
-                hits.append((sid, stype, kind, score, grade, lists, matched))
-        return hits
+                by_name = [d for d in matched if "name" in d.fields]
+                if by_name and (not q or q in sid):
+                    named.append((sid, stype, kind, score, grade, lists, by_name))
+                rest = [d for d in matched if "name" not in d.fields]
+                if rest and not q:
+                    anonymous.append((sid, stype, kind, score, grade, lists, rest))
+        anonymous.sort(key=lambda h: (h[1] != "person", _shown(h),
+                                      hashlib.blake2b(h[0].encode()).digest()))
+        return named + anonymous
 
     def public_entries(hits: list[tuple], today: date) -> list[dict]:
-        """The published fields of these subjects (records are read only for the fields
+        """The published fields of these entries (records are read only for the fields
         that need them: evidence, listing ends, record dates)."""
         need = {"evidence", "listed_until", "record_date"}
         evs: dict[str, Evaluation] = {}
         evidence: dict[str, str | None] = {}
         with engine.connect() as conn:
             for stype in rules.plans:
-                group = [h for h in hits if h[1] == stype and any(
-                    need & set(d.fields) for d in h[6])]
+                group = {h[0]: h for h in hits if h[1] == stype and any(
+                    need & set(d.fields) for d in h[6])}
                 if not group:
                     continue
-                ids = [h[0] for h in group]
+                ids = list(group)
                 recs = _counting_rows(conn, ids, today - timedelta(days=rules.horizon(stype)))
                 for part in _chunks(recs.id, 5000):
                     evidence.update(conn.execute(sa.select(records.c.id, records.c.evidence)
                                                  .where(records.c.id.in_(part))).all())
-                segments = [rules.segment(stype, h[2]) for h in group]
+                segments = [rules.segment(stype, group[i][2]) for i in ids]
                 evs.update(zip(ids, rules.explain(stype, ids, recs, today, segments),
                                strict=True))
         out = []
@@ -764,9 +798,9 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
                     entry.setdefault("listed_until", {}).update({x: until.get(x) for x in mine})
                 if "evidence" in fields and ev is not None:
                     entry.setdefault("evidence", []).extend(
-                        evidence.get(rid) for rid, dates in ev.records.items()
+                        evidence[rid] for rid, dates in ev.records.items()
                         if dates["list"] in mine and dates["lists_until"] is not None
-                        and dates["lists_until"] >= today)
+                        and dates["lists_until"] >= today and evidence.get(rid))
                 if "record_date" in fields and ev is not None:
                     counting = [dates["occurred"] for dates in ev.records.values()
                                 if dates["counts_until"] >= today and dates["wiped"] is None]
@@ -974,6 +1008,14 @@ def app_from_env() -> FastAPI:
     return app
 
 
+def _shown(hit: tuple) -> tuple:
+    """What an anonymous public-list entry shows of its state, as a sort key."""
+    sid, stype, kind, score, grade, lists, matched = hit
+    fields = {f for d in matched for f in d.fields}
+    return (score if "score" in fields else 0, grade if "grade" in fields else "",
+            lists if "lists" in fields else "")
+
+
 def _counting_rows(conn: sa.Connection, ids: list[str], since: date | None) -> RecordRows:
     """The active records of these subjects (since a date, if given), as arrays."""
     index = {sid: i for i, sid in enumerate(ids)}
@@ -1013,10 +1055,12 @@ def _record_out(row: Any, rules: Rules, dates: dict | None = None,
     points = rules.kind_points.get(row.kind, 0)
     status = row.status
     d = (dates or {}).get(row.id) if row.status == "active" else None
-    counts_until = lists_until = None
+    counts_until = lists_until = wiped = None
     if d is not None:
-        counts_until, lists_until = d["counts_until"], d["lists_until"]
-        if today is not None and d["wiped"] is not None and d["wiped"] <= today:
+        counts_until, lists_until, wiped = d["counts_until"], d["lists_until"], d["wiped"]
+        if wiped is not None and counts_until < row.occurred_on:
+            counts_until = None  # the ban it helped to start wiped it on its own day
+        if today is not None and wiped is not None and wiped <= today:
             status = "wiped"
         elif today is not None and counts_until < today and (
                 lists_until is None or lists_until < today):
@@ -1025,5 +1069,6 @@ def _record_out(row: Any, rules: Rules, dates: dict | None = None,
             "occurred_at": row.occurred_on.isoformat(), "points": points, "status": status,
             "counts_until": counts_until.isoformat() if counts_until else None,
             "lists_until": lists_until.isoformat() if lists_until else None,
+            "wiped_on": wiped.isoformat() if wiped else None,
             "confidence": row.confidence, "evidence": row.evidence,
             "recorded_at": row.recorded_at.isoformat(), "policy_version": row.policy_version}

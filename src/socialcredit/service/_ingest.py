@@ -81,6 +81,8 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
             last = max(cols["day"], default=-1)
             days += [driver_date(conn, start + timedelta(days=d))
                      for d in range(len(days), last + 1)]
+            if row0 == 0:
+                _same_start(conn, p, sids[0], cols, start)
             # plain DBAPI rows: SQLAlchemy's per-row work cost more than SQLite's inserts
             driver_sql(conn, "INSERT INTO records (id, subject_id, kind, channel,"
                               " occurred_on, status, recorded_at, recorded_by,"
@@ -96,6 +98,21 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
                 progress(row0, pf.metadata.num_rows)
         log_changes(conn, None)  # running services drop every state they hold
     return row0
+
+
+def _same_start(conn, path: Path, sid: str, cols: dict, start: date) -> None:  # noqa: ANN001
+    """Refuse to load a ledger again under another start date: its records are already
+    stored (by id) with the dates of the first load, and would silently keep them."""
+    rid = sim_record_id(sid, cols["day"][0], cols["kind"][0], cols["n"][0])
+    stored = driver_sql(conn, "SELECT occurred_on FROM records WHERE id = ?", (rid,))
+    if stored:
+        on = stored[0][0]
+        on = date.fromisoformat(on) if isinstance(on, str) else on
+        first = on - timedelta(days=cols["day"][0])
+        if first != start:
+            raise RunOutputError(f"{path}: this ledger was loaded before with day 0 on"
+                                 f" {first.isoformat()}, not {start.isoformat()}; use that"
+                                 " --start, or a new database")
 
 
 def _parquet(p: Path) -> pq.ParquetFile:

@@ -140,7 +140,8 @@ class Rules:
         """A subject's segment in the plan (its company kind), None if unknown."""
         if subject_type != "company":
             return 0
-        if company_kind is None:
+        if company_kind is None or company_kind not in self.company_kinds:
+            # unknown, or a kind an earlier policy had: only rules for every kind apply
             return 0 if len(self.company_kinds) == 1 else None
         return self.company_kinds.index(company_kind)
 
@@ -238,7 +239,9 @@ class Rules:
         the measure and legal basis behind it: the plan's decision function."""
         plan = self.plans.get(subject_type)
         if plan is None or service not in plan.services or grade is None:
-            return {"allowed": True, "rule": "no sanction of this policy applies",
+            whom = {"person": "persons", "company": "companies"}.get(subject_type, "them")
+            return {"allowed": True,
+                    "rule": f"no measure of this policy concerns {whom} for {service}",
                     "legal_basis": "none needed"}
         cons = plan.consequences
         bits = int(applying(cons, plan.grades.index(grade), self.mask_of(subject_type, lists)))
