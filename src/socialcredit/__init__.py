@@ -2,42 +2,63 @@
 openly so it can be inspected and measured.
 
 Policy as code (`load_policy`), a simulator on synthetic people (`simulate`), and the
-statistics of a run (`summary`, `daily_metrics`). Importing has no side effects.
+statistics of a run (`summary`, `daily_metrics`). Importing has no side effects, and
+imports nothing heavy: each name is loaded when first used (so `socialcredit --help`
+does not wait for Numba).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from socialcredit.engine import RunResult, daily_metrics, details, simulate, summary  # noqa: E402
-from socialcredit.errors import (  # noqa: E402
-    PolicyError,
-    PolicyFileError,
-    RunConfigError,
-    RunOutputError,
-    ScenarioNotFoundError,
-    SocialCreditError,
-)
-from socialcredit.policy import Policy, load_policy, parse_policy  # noqa: E402
-from socialcredit.population import Population, build_population  # noqa: E402
-from socialcredit.scenarios import list_scenarios, load_scenario  # noqa: E402
+_WHERE = {
+    "RunResult": "socialcredit.engine", "daily_metrics": "socialcredit.engine",
+    "details": "socialcredit.engine", "simulate": "socialcredit.engine",
+    "summary": "socialcredit.engine",
+    "PolicyError": "socialcredit.errors", "PolicyFileError": "socialcredit.errors",
+    "RunConfigError": "socialcredit.errors", "RunOutputError": "socialcredit.errors",
+    "ScenarioNotFoundError": "socialcredit.errors",
+    "SocialCreditError": "socialcredit.errors",
+    "Policy": "socialcredit.policy", "load_policy": "socialcredit.policy",
+    "parse_policy": "socialcredit.policy",
+    "Population": "socialcredit.population", "build_population": "socialcredit.population",
+    "list_scenarios": "socialcredit.scenarios", "load_scenario": "socialcredit.scenarios",
+}
 
-__all__ = [
-    "Policy",
-    "PolicyError",
-    "PolicyFileError",
-    "Population",
-    "RunConfigError",
-    "RunOutputError",
-    "RunResult",
-    "ScenarioNotFoundError",
-    "SocialCreditError",
-    "__version__",
-    "build_population",
-    "daily_metrics",
-    "details",
-    "list_scenarios",
-    "load_policy",
-    "load_scenario",
-    "parse_policy",
-    "simulate",
-    "summary",
-]
+__all__ = sorted([*_WHERE, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'socialcredit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and editors
+    from socialcredit.engine import (  # noqa: F401
+        RunResult,
+        daily_metrics,
+        details,
+        simulate,
+        summary,
+    )
+    from socialcredit.errors import (  # noqa: F401
+        PolicyError,
+        PolicyFileError,
+        RunConfigError,
+        RunOutputError,
+        ScenarioNotFoundError,
+        SocialCreditError,
+    )
+    from socialcredit.policy import Policy, load_policy, parse_policy  # noqa: F401
+    from socialcredit.population import Population, build_population  # noqa: F401
+    from socialcredit.scenarios import list_scenarios, load_scenario  # noqa: F401

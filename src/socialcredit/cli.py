@@ -6,6 +6,7 @@ Errors the user can fix end with exit status 2 and one clear message, never a tr
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from socialcredit import __version__
 from socialcredit.errors import SocialCreditError
 
 app = typer.Typer(
@@ -24,14 +27,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain: "[run] seed" stays as written
 )
-err = Console(stderr=True)
-out = Console()
+# soft_wrap: lines are not cut at 80 columns when the output is piped; markup is off
+# wherever a message may hold user text (brackets in it are not Rich tags)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(soft_wrap=True, highlight=False)
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    err.print(Text.assemble(("error:", "bold red"), " ", str(exc)))
     return typer.Exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"socialcredit {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """Policy as code and a fast simulator of social credit systems, on synthetic people."""
 
 
 @app.command()
@@ -59,7 +78,7 @@ def validate(file: Annotated[str, typer.Argument(help="A policy file or scenario
     """Check a policy file; exit 2 with every problem listed if it is not valid."""
     policy, path = _resolve(file)
     out.print(f"{path}: valid policy {policy.meta.name!r} ({len(policy.behaviours)} behaviours,"
-              f" {len(policy.lists)} lists, {len(policy.measures)} measures)", highlight=False)
+              f" {len(policy.lists)} lists, {len(policy.measures)} measures)", markup=False)
 
 
 @app.command()
@@ -89,7 +108,7 @@ def simulate(
                                              help="Days (default: the policy's).")] = None,
     seed: Annotated[int | None, typer.Option(
         "--seed", "-s", help="The run's seed (default: the policy's [run] seed).")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")] = Path(
+    out_name: Annotated[str, typer.Option("--out", "-o", help="Run directory to write.")] = (
         "runs/latest"),
     ledger: Annotated[bool, typer.Option(
         "--ledger", help="Also write every record (ledger.parquet) and the society"
@@ -102,45 +121,76 @@ def simulate(
         help="cpu (the Numba kernel) or numpy (the slow reference: the same results,"
              " written to be read).")] = "cpu",
 ) -> None:
-    """Run a policy on a synthetic society and write the run directory."""
+    """Run a policy on a synthetic society and write the run directory (replacing an
+    earlier run there, whole; a directory that is not a run directory is refused)."""
     from socialcredit.engine import compile_policy, get_backend
     from socialcredit.engine import simulate as run_sim
-    from socialcredit.engine._output import prepare_out_dir, write_run
+    from socialcredit.engine._output import RunDir, write_run
+    from socialcredit.engine._run import check_memory, check_sizes
     from socialcredit.ledger import LedgerWriter, write_subjects
     from socialcredit.scenarios import resolve_policy
 
     try:
+        # every argument is checked before anything is computed or written
         policy, path = resolve_policy(policy_name)
-        get_backend(backend)  # an unknown name is refused before anything is written
-        staging = prepare_out_dir(out_dir)
-        writer = LedgerWriter(staging / "ledger.parquet", compile_policy(policy)) if ledger \
-            else None
         n = policy.run.population if population is None else population
         d = policy.run.days if days is None else days
-        try:
-            with _progress(quiet, n, d) as on_progress:
-                run = run_sim(policy, n, d, seed, threads=threads, chunk_size=chunk_size,
-                              ledger=writer, progress=on_progress, backend=backend)
-        finally:
+        check_sizes(n, d, policy.run.seed if seed is None else seed, threads, chunk_size)
+        get_backend(backend)
+        run_dir = RunDir(out_name)
+        out_dir = run_dir.out
+        check_memory(policy, n, d, threads or min(os.cpu_count() or 1, 8), chunk_size, ledger)
+        for r in policy.regions:
+            if r.joins_day >= d:
+                err.print(f"warning: region {r.name!r} joins on day {r.joins_day}, after the"
+                          f" run's last day ({d - 1}): nobody is recorded there",
+                          markup=False)
+        _warm_up(quiet)
+        with run_dir as staging:
+            writer = LedgerWriter(staging / "ledger.parquet", compile_policy(policy)) \
+                if ledger else None
+            try:
+                with _progress(quiet, d) as on_progress:
+                    run = run_sim(policy, n, d, seed, threads=threads, chunk_size=chunk_size,
+                                  ledger=writer, progress=on_progress, backend=backend)
+            finally:
+                if writer is not None:
+                    writer.close()
             if writer is not None:
-                writer.close()
-        if writer is not None:
-            write_subjects(staging / "subjects.parquet", run.population,
-                           {n: t.plan for n, t in run.types.items()})
-        files = write_run(run, out_dir, staging, path.read_text(encoding="utf-8"),
-                          writer.rows if writer else None)
-        if report:
-            from socialcredit.report import write_report
+                write_subjects(staging / "subjects.parquet", run.population,
+                               {k: t.plan for k, t in run.types.items()})
+            files = write_run(run, staging, path.read_text(encoding="utf-8"),
+                              writer.rows if writer else None)
+            if report:
+                from socialcredit.report import write_report
 
-            files["report.html"] = write_report(out_dir)
+                files.append(write_report(staging).name)
+            run_dir.commit()
     except SocialCreditError as exc:
         raise _fail(exc) from None
     rate = run.person_days / run.seconds / 1e6 if run.seconds else 0.0
-    out.print(f"[green]done[/] {policy.meta.name}: {run.n_persons:,} persons x {run.days} days"
-              f" in {run.seconds:.1f} s ({rate:,.1f} M person-days/s, {run.records:,} records)")
-    out.print(f"results in [bold]{out_dir}[/]: " + ", ".join(sorted(files)), highlight=False)
+    out.print(f"done {policy.meta.name}: {run.n_persons:,} persons x {run.days} days"
+              f" in {run.seconds:.1f} s ({rate:,.1f} M person-days/s, {run.records:,} records)",
+              markup=False)
+    out.print(f"results in {out_dir}: " + ", ".join(sorted(files)), markup=False)
     if report:
-        out.print(f"report: {files['report.html']}", highlight=False, soft_wrap=True)
+        out.print(f"report: {out_dir / 'report.html'}", markup=False)
+
+
+def _warm_up(quiet: bool) -> None:
+    """Compile the kernels (the first time; later, load them from the cache), saying so,
+    so that the run's own time (and throughput) counts the run alone."""
+    from socialcredit.engine._warm import warm
+
+    if quiet:
+        warm()
+        return
+    with err.status("preparing the simulator (the first time it compiles, about half a"
+                    " minute; later runs load it from the cache)"):
+        took = warm()
+    if took > 3:
+        err.print(f"compiled the simulator in {took:.0f} s (cached for later runs)",
+                  markup=False)
 
 
 @app.command(name="report")
@@ -154,7 +204,7 @@ def report_cmd(
         path = write_report(run_dir)
     except SocialCreditError as exc:
         raise _fail(exc) from None
-    out.print(f"report: {path}", highlight=False, soft_wrap=True)
+    out.print(f"report: {path}", markup=False)
 
 
 @app.command()
@@ -172,19 +222,20 @@ def compare(
         path = write_comparison(list(run_dirs), out_file)
     except SocialCreditError as exc:
         raise _fail(exc) from None
-    out.print(f"comparison: {path}", highlight=False, soft_wrap=True)
+    out.print(f"comparison: {path}", markup=False)
 
 
 class _progress:
-    """A Rich progress bar in person-days (the engine runs subject by subject over all
-    days, so a finished chunk is chunk size x days person-days) and records per second."""
+    """A Rich progress bar per pass, in subject-days (person-days or company-days: the
+    engine runs subject by subject over all days, so a finished chunk is chunk size x
+    days), and records per second."""
 
-    def __init__(self, quiet: bool, n: int, days: int) -> None:
+    def __init__(self, quiet: bool, days: int) -> None:
         self.quiet = quiet
         self.days = days
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} person-days"),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[unit]}"),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
             console=err, transient=False, disable=quiet,
         )
@@ -200,7 +251,9 @@ class _progress:
 
     def __call__(self, label: str, done: int, total: int, records: int) -> None:
         if label not in self.tasks:
-            self.tasks[label] = self.bar.add_task(label, total=total * self.days, rate="")
+            unit = "company-days" if label.startswith("companies") else "person-days"
+            self.tasks[label] = self.bar.add_task(label, total=total * self.days, rate="",
+                                                  unit=unit)
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         rate = f"{records / elapsed / 1e6:,.1f} M records/s" if records else ""
         self.bar.update(self.tasks[label], completed=done * self.days, rate=rate)
@@ -225,7 +278,7 @@ def db_upgrade(db: DbOpt = "sqlite:///socialcredit.db") -> None:
         upgrade(db)
     except SocialCreditError as exc:
         raise _fail(exc) from None
-    out.print(f"database at {db} is up to date", highlight=False)
+    out.print(f"database at {db} is up to date", markup=False)
 
 
 @tokens_app.command("create")
@@ -278,7 +331,7 @@ def serve(
     os.environ.update({"SOCIALCREDIT_POLICY": str(path), "SOCIALCREDIT_DB": db,
                        "SOCIALCREDIT_TODAY": today or ""})
     out.print(f"serving policy {policy.meta.name!r} on http://{host}:{port} (database {db},"
-              f" {workers} worker{'s' if workers > 1 else ''})", highlight=False)
+              f" {workers} worker{'s' if workers > 1 else ''})", markup=False)
     uvicorn.run("socialcredit.service._app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning")
 
@@ -302,7 +355,7 @@ def ingest(
         n = ingest_ledger(ledger, db, Rules(policy), _date(start))
     except SocialCreditError as exc:
         raise _fail(exc) from None
-    out.print(f"ingested {n:,} records into {db}", highlight=False)
+    out.print(f"ingested {n:,} records into {db}", markup=False)
     seed = run_seed(ledger)
     if seed is not None and seed != policy.run.seed:
         err.print(f"warning: the run's seed is {seed} and the policy's [run] seed is"

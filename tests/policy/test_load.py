@@ -50,15 +50,15 @@ def test_unknown_field_lists_valid_fields(tmp_path):
 def test_negative_rate(tmp_path):
     p = write(tmp_path, REFERENCE.replace('rate = "1/30"\nmultiplier = "civic"',
                                           'rate = -0.5\nmultiplier = "civic"'))
-    with pytest.raises(PolicyError, match=r"behaviours\[0\]\.rate: Input should be greater"
-                                          r" than or equal to 0"):
+    with pytest.raises(PolicyError, match=r"behaviours\[0\]\.rate: a daily probability must lie"
+                                          r" in \[0, 1\], got -0\.5"):
         load_policy(p)
 
 
 def test_probability_above_one(tmp_path):
     p = write(tmp_path, REFERENCE.replace("detection = 0.9", "detection = 1.5"))
-    with pytest.raises(PolicyError, match=r"channels\.camera\.detection: Input should be less"
-                                          r" than or equal to 1"):
+    with pytest.raises(PolicyError, match=r"channels\.camera\.detection: a probability must"
+                                          r" lie in \[0, 1\], got 1\.5"):
         load_policy(p)
 
 
@@ -72,8 +72,8 @@ def test_grade_bands_out_of_order(tmp_path):
 
 def test_unknown_channel(tmp_path):
     p = write(tmp_path, REFERENCE.replace('channel = "camera"', 'channel = "drone"', 1))
-    with pytest.raises(PolicyError, match=r"unknown channel 'drone'; defined channels are"
-                                          r" 'camera', 'court'"):
+    with pytest.raises(PolicyError, match=r"behaviours\[2\]\.channel: unknown channel 'drone';"
+                                          r" channels are 'camera', 'court'"):
         load_policy(p)
 
 
@@ -91,7 +91,8 @@ def test_missing_required_section(tmp_path):
 def test_trigger_of_unknown_kind(tmp_path):
     p = write(tmp_path, REFERENCE.replace('kind = "court_judgment_default", days',
                                           'kind = "treason", days'))
-    with pytest.raises(PolicyError, match=r"trigger kind 'treason' is not a record kind"):
+    with pytest.raises(PolicyError, match=r"lists\[0\]\.triggers\[0\]\.kind: 'treason' is not"
+                                          r" a record kind"):
         load_policy(p)
 
 
@@ -145,7 +146,8 @@ def test_disclosure_rules_are_checked_at_load(tmp_path, replacement, message):
 def test_a_summary_share_of_an_unknown_company_kind_is_refused(tmp_path):
     p = write(tmp_path, REFERENCE.replace('company_kind = "restaurant"',
                                           'company_kind = "bakery"'))
-    with pytest.raises(PolicyError, match=r"summary share .*unknown company kind 'bakery'"):
+    with pytest.raises(PolicyError, match=r"summary\.extra_company_grade_shares\[0\]"
+                                          r"\.company_kind: unknown company kind 'bakery'"):
         load_policy(p)
 
 
@@ -170,11 +172,13 @@ def test_too_many_measures_for_one_subject_type(tmp_path):
      r"company_kinds: List should have at least 1 item"),
     # two statistics under one summary key: the second overwrote the first
     ('excludes = ["blacklist"]', 'excludes = ["blacklist"]\nlabel = "blacklisted"',
-     r"list 'redlist' would write the summary statistic 'blacklisted'"),
+     r"lists\[1\]\.label: would write the summary statistic 'blacklisted', which"
+     r" lists\[0\] writes"),
     ('excludes = ["blacklist"]', 'excludes = ["blacklist"]\nlabel = "mean_score"',
      r"would write the summary statistic 'mean_score', which a built-in statistic"),
     ('name = "restaurants_grade_d"', 'name = "blacklisted"',
-     r"summary share 'blacklisted' would write the summary statistic 'blacklisted'"),
+     r"extra_company_grade_shares\[0\]\.name: would write the summary statistic"
+     r" 'blacklisted'"),
 ])
 def test_values_the_engine_or_service_cannot_honour_are_refused(tmp_path, old, new, message):
     assert old in REFERENCE

@@ -50,6 +50,7 @@ def test_probability_must_lie_in_unit_interval(p):
 @settings(max_examples=50, deadline=None)
 @given(st.integers(1, 1000), st.integers(1, 1000))
 def test_rates_accept_exact_fractions(a, b):
+    a, b = min(a, b), max(a, b)  # a rate is a daily probability
     data = with_grades([None])
     data["behaviours"] = [{**BASE["behaviours"][0], "rate": f"{a}/{b}"}]
     assert policy_from_dict(data).behaviours[0].rate == pytest.approx(a / b)

@@ -24,18 +24,96 @@ from socialcredit.errors import RunOutputError
 FORMAT_VERSION = 1
 
 
-def prepare_out_dir(out: Path) -> Path:
-    """Create the run directory and a private staging folder inside it."""
+class RunDir:
+    """A run directory, written whole: every file goes into a staging directory beside
+    it, which replaces it at the end in two renames. A directory that is not a run
+    directory (not empty, and no run.json) is never touched. On any error, Ctrl-C
+    included, the staging directory is removed and an earlier run is left as it was.
+
+        with RunDir(Path("runs/ref")) as staging:
+            ...write files into staging...
+            staging_dir.commit()
+    """
+
+    def __init__(self, out: Path | str) -> None:
+        if str(out).strip() == "":
+            raise RunOutputError("the run directory (--out) is empty; name a directory")
+        self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise RunOutputError(f"{self.out}: exists and is not a directory")
+        if self.out.is_dir() and any(self.out.iterdir()) and not is_run_dir(self.out):
+            raise RunOutputError(f"{self.out}: not empty and not a run directory (no"
+                                 " run.json); choose another --out, nothing was written")
+        self.staging: Path | None = None
+        self.committed = False
+
+    def __enter__(self) -> Path:
+        parent = self.out.absolute().parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            _remove_abandoned(parent, self.out.name)
+            self.staging = Path(tempfile.mkdtemp(
+                prefix=f".{self.out.name}.staging-{os.getpid()}-", dir=parent))
+            mask = os.umask(0)
+            os.umask(mask)
+            self.staging.chmod(0o777 & ~mask)  # as mkdir would make it, not mkdtemp's 0700
+        except OSError as exc:
+            raise RunOutputError(f"{self.out}: cannot create the run directory ({exc})"
+                                 ) from exc
+        return self.staging
+
+    def commit(self) -> None:
+        """Put the staged run in place of the old one (if any)."""
+        assert self.staging is not None  # noqa: S101 - entered
+        old = None
+        try:
+            if self.out.exists():
+                old = self.staging.with_name(self.staging.name.replace(".staging-", ".old-"))
+                os.replace(self.out, old)
+            os.replace(self.staging, self.out)
+        except OSError as exc:
+            if old is not None and not self.out.exists():
+                os.replace(old, self.out)
+            raise RunOutputError(f"{self.out}: cannot write the run ({exc})") from exc
+        self.committed = True
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.committed and self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` holds a run written by `simulate` (its run.json says so)."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
-    except OSError as exc:
-        raise RunOutputError(f"{out}: cannot create the run directory ({exc})") from exc
+        manifest = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "format_version" in manifest
 
 
-def write_run(run: RunResult, out: Path, staging: Path, policy_text: str | None,
-              ledger_rows: int | None = None) -> dict[str, Path]:
-    """Write every output into `staging`, then move each into `out`."""
+def _remove_abandoned(parent: Path, name: str) -> None:
+    """Staging directories of runs into `name` whose process is gone (killed hard)."""
+    for p in parent.glob(f".{name}.staging-*"):
+        pid = p.name.removeprefix(f".{name}.staging-").split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_run(run: RunResult, staging: Path, policy_text: str | None,
+              ledger_rows: int | None = None) -> list[str]:
+    """Write every output of a run into `staging` (see RunDir); returns the file names."""
     try:
         files = {
             "summary.json": _json(summary(run)),
@@ -49,15 +127,9 @@ def write_run(run: RunResult, out: Path, staging: Path, policy_text: str | None,
                        staging / "metrics.parquet", compression="zstd")
         if policy_text is not None:
             (staging / "policy.toml").write_text(policy_text, encoding="utf-8")
-        written = {}
-        for f in sorted(staging.iterdir()):
-            os.replace(f, out / f.name)
-            written[f.name] = out / f.name
-        return written
     except OSError as exc:
-        raise RunOutputError(f"{out}: cannot write the run ({exc})") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        raise RunOutputError(f"{staging}: cannot write the run ({exc})") from exc
+    return sorted(p.name for p in staging.iterdir())
 
 
 def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:
@@ -89,4 +161,5 @@ def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:
 
 
 def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+    # strict JSON: a NaN or an infinity here is a bug, not a value to write
+    return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"

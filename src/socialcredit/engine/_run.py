@@ -104,8 +104,9 @@ def simulate(
     n = policy.run.population if population is None else population
     d = policy.run.days if days is None else days
     seed = policy.run.seed if seed is None else seed
-    _check_sizes(n, d, seed, threads, chunk_size)
+    check_sizes(n, d, seed, threads, chunk_size)
     threads = threads or min(os.cpu_count() or 1, 8)
+    check_memory(policy, n, d, threads, chunk_size, ledger is not None)
     be = get_backend(backend) if isinstance(backend, str) else backend
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -124,7 +125,61 @@ def simulate(
                      seconds=time.perf_counter() - t0, timings=timings, backend=be.name)
 
 
-def _check_sizes(n: int, d: int, seed: int, threads: int | None, chunk: int) -> None:
+def estimate_memory(policy: Policy, population: int, days: int, threads: int,
+                    chunk_size: int = DEFAULT_CHUNK, ledger: bool = False) -> int:
+    """An upper estimate, in bytes, of the memory a run needs: the society, the final
+    states, the metrics' difference arrays (one set per thread), the misattributed
+    records in flight and the ledger's buffers."""
+    from socialcredit.population._population import n_companies_for
+
+    companies = n_companies_for(policy, population)
+    person_traits = len(policy.population.person_traits)
+    company_traits = len(policy.population.company_traits)
+    total = population * (1 + 1 + 4 + 4 + 4 * person_traits + 8 + 10)
+    total += companies * (1 + 1 + 4 * company_traits + 8 + 10)
+    for type_name, plan in compile_policy(policy).items():
+        n = population if type_name == "person" else companies
+        a = plan.arrays
+        per_day = (len(plan.segments) * (len(plan.grades) + 2 * len(plan.lists))
+                   + 2 * len(plan.kinds) + len(plan.behaviours) * (1 + plan.n_regions)
+                   + len(plan.measures) + 2 + 2 * len(plan.services)) * 8 + 4 * plan.n_bins
+        total += threads * days * per_day
+        recorded = float((a.behaviours.rate * a.channels.det[a.behaviours.chan]).sum()
+                         + a.channels.fp_rate.sum())
+        misattributed = float((a.behaviours.rate * a.channels.det[a.behaviours.chan]
+                               * a.channels.mis[a.behaviours.chan]).sum())
+        total += int(misattributed * n * days * 2) * 48  # the outbox, sorted
+        if ledger:
+            total += int(2 * recorded * days * min(n, chunk_size)) * 48 * 2 * threads
+    return int(total)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(policy: Policy, population: int, days: int, threads: int,
+                 chunk_size: int = DEFAULT_CHUNK, ledger: bool = False) -> int:
+    """Refuse, with the figures, a run that cannot fit in the memory available."""
+    need = estimate_memory(policy, population, days, threads, chunk_size, ledger)
+    have = available_memory()
+    if have is not None and need > 0.9 * have:
+        raise RunConfigError(
+            f"this run needs about {need / 2**30:,.1f} GiB of memory and"
+            f" {have / 2**30:,.1f} GiB are available: use fewer persons, days or threads")
+    return need
+
+
+def check_sizes(n: int, d: int, seed: int, threads: int | None, chunk: int) -> None:
+    """Refuse run arguments out of range (before anything is computed or written)."""
     if not 1 <= n <= 2_000_000_000:
         raise RunConfigError(f"population must be between 1 and 2,000,000,000, got {n}")
     if not 1 <= d <= 20_000:

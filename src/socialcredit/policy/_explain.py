@@ -8,14 +8,23 @@ _PLURAL = {"person": "persons", "company": "companies"}
 
 
 def _rate(r: float) -> str:
+    """A daily probability in words."""
     if r <= 0:
         return "never"
+    if r >= 1:
+        return "every day"
     days = 1 / r
-    return f"about once every {days:,.0f} days" if days >= 1.5 else f"{r:.2f} times a day"
+    if days >= 1.5:
+        return f"about once every {days:,.0f} days (probability {r:.3g} a day)"
+    return f"on {r:.0%} of days"
 
 
 def _pts(p: int) -> str:
-    return f"{p:+d} points"
+    return f"{p:+d} point{'s' if abs(p) != 1 else ''}"
+
+
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
 
 
 def _behaviour(b: Behaviour, policy: Policy) -> str:
@@ -23,7 +32,8 @@ def _behaviour(b: Behaviour, policy: Policy) -> str:
     who = "an adult" if b.subject == "person" else (
         "a " + "/".join(b.company_kinds) if b.company_kinds else "a company"
     )
-    mult = f", scaled by the subject's {b.multiplier}" if b.multiplier else ""
+    mult = (f", scaled by the subject's {b.multiplier.replace('_', ' ')} (a trait)"
+            if b.multiplier else "")
     if b.outcomes is None:
         worth = f"{b.kind}, {_pts(int(b.points or 0))}"
     else:
@@ -85,7 +95,7 @@ def explain(policy: Policy) -> str:
             f" and {pop.companies_per_person:g} companies per person ("
             + ", ".join(f"{k.name} {k.share:.0%}" for k in pop.company_kinds) + ")."]
     joins = sorted({r.joins_day for r in policy.regions})
-    out.append(f"{len(policy.regions)} regions; "
+    out.append(f"{_n(len(policy.regions), 'region')}; "
                + ("all in the system from day 0." if joins == [0] else
                   f"they join the system on days {', '.join(map(str, joins))} (rollout)."))
     out += ["", "CHANNELS (statistical models of sensors and records, not real feeds)"]
@@ -104,7 +114,8 @@ def explain(policy: Policy) -> str:
         if ch.learning:
             bits.append(f"each own detection raises perceived coverage by {ch.learning:g}")
         out.append(f"- {name}: " + "; ".join(bits) + ".")
-    out += ["", "BEHAVIOURS"] + [_behaviour(b, policy) for b in policy.behaviours]
+    out += ["", "BEHAVIOURS"] + ([_behaviour(b, policy) for b in policy.behaviours]
+                                 or ["None: nobody does anything the policy records."])
     out += [""]
     if policy.person_score:
         out += _score("Person", policy.person_score)

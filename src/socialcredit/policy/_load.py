@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from socialcredit.errors import PolicyError, PolicyFileError
-from socialcredit.policy._model import Policy
+from socialcredit.policy._model import _NAME, Policy, _show
+from socialcredit.policy._references import dotted, parts_from_raw, parts_of, problems
 
 
 def load_policy(source: str | Path) -> Policy:
@@ -30,7 +31,8 @@ def load_policy(source: str | Path) -> Policy:
     if path.is_dir():
         raise PolicyFileError(f"{path}: is a directory, expected a policy file (.toml)")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a byte-order mark, as some editors write, is not part of the TOML
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyFileError(f"{path}: cannot be read ({exc})") from exc
     return parse_policy(text, source=str(path))
@@ -38,67 +40,125 @@ def load_policy(source: str | Path) -> Policy:
 
 def parse_policy(text: str, source: str = "<string>") -> Policy:
     """Validate policy TOML given as text; `source` names it in error messages."""
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise PolicyFileError(f"{source}: the file is empty; a policy needs at least [meta],"
                               " [[regions]] and [channels]")
+    if len(text) > MAX_FILE_CHARS:
+        raise PolicyFileError(f"{source}: {len(text):,} characters; a policy file has at most"
+                              f" {MAX_FILE_CHARS:,}")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyFileError(f"{source}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise PolicyFileError(f"{source}: values are nested too deeply to be a policy")\
+            from None
     return policy_from_dict(data, source)
 
 
+MAX_FILE_CHARS = 10_000_000
+
+
 def policy_from_dict(data: dict[str, Any], source: str = "<dict>") -> Policy:
-    """Validate a policy given as a dict (as parsed from TOML)."""
+    """Validate a policy given as a dict (as parsed from TOML). Every problem is
+    reported at once, each at its field path: the fields', and the cross-references'
+    and domains' of the parts that are valid on their own."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy is a table of tables, got"
+                          f" {type(data).__name__}")
+    found: list[tuple[tuple, str]] = []
+    policy = None
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data, context={"references": False})
     except ValidationError as exc:
-        raise PolicyError(format_validation_error(exc, source)) from None
+        found += field_problems(exc)
+    except RecursionError:
+        raise PolicyError(f"{source}: values are nested too deeply to be a policy") from None
+    found += problems(data, parts_of(policy) if policy is not None else parts_from_raw(data))
+    if found:
+        lines = [f"{source}: {len(found)} problem(s) in the policy:"]
+        lines += [f"  - {dotted(loc) or '(top level)'}: {msg}" for loc, msg in found]
+        raise PolicyError("\n".join(lines))
+    assert policy is not None  # noqa: S101 - no problem means it validated
+    return policy
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: {exc.error_count()} problem(s) in the policy:"]
+def field_problems(exc: ValidationError) -> list[tuple[tuple, str]]:
+    """Pydantic's errors as (field path, message), without pydantic's own vocabulary."""
+    out = []
     for err in exc.errors(include_url=False):
-        loc = err["loc"]
-        where = _dotted(loc) or "(top level)"
+        loc = tuple(p for p in err["loc"] if isinstance(p, int) or _is_key(p))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             valid = _valid_keys(loc[:-1])
             msg = f"unknown field {loc[-1]!r}" + (
                 f"; valid fields here are {', '.join(valid)}" if valid else ""
             )
-            where = _dotted(loc[:-1]) or "(top level)"
+            loc = loc[:-1]
         elif err["type"] == "missing":
             msg = "this field is required"
-        lines.append(f"  - {where}: {msg}")
-    return "\n".join(lines)
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            msg = _TYPES.get(err["type"], msg)
+            if err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get(
+                    "pattern") == _NAME:
+                msg = ("should be a name: lowercase letters, digits and '_', starting with"
+                       " a letter")
+            if "input" in err and _scalar(err["input"]) and "got" not in msg:
+                msg += f", got {_show(err['input'])}"
+        out.append((loc, msg))
     return out
 
 
+_TYPES = {  # pydantic's words for a value of the wrong type, in the format's words
+    "model_type": "should be a table", "model_attributes_type": "should be a table",
+    "dict_type": "should be a table", "list_type": "should be an array",
+    "tuple_type": "should be an array", "int_type": "should be an integer",
+    "float_type": "should be a number", "string_type": "should be a string",
+    "bool_type": "should be true or false",
+}
+
+
+def _is_key(part: object) -> bool:
+    """A field name or a user's key, not a pydantic schema tag ('function-after[...]')."""
+    return isinstance(part, str) and not any(c in part for c in "[]()") and not (
+        part in ("int", "float", "str", "bool", "none") or part.startswith(
+            ("constrained-", "function-", "literal", "lax-", "json-")))
+
+
+def _scalar(value: object) -> bool:
+    return isinstance(value, str | int | float | bool) and not (
+        isinstance(value, str) and len(value) > 80)
+
+
 def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the model found by walking `loc` from `Policy`."""
+    """The field names of the model found by walking `loc` from `Policy` (list indices
+    and the keys of maps of names, such as a channel's name, are stepped over)."""
     model: Any = Policy
-    for part in loc:
-        if isinstance(part, int):
-            continue
+    parts = [p for p in loc if not isinstance(p, int)]
+    k = 0
+    while k < len(parts):
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return []
-        field = model.model_fields.get(str(part))
+        field = model.model_fields.get(str(parts[k]))
         if field is None:
             return []
+        if _is_map(field.annotation):
+            k += 1  # the next part is a name in the map
         model = _inner_model(field.annotation)
+        k += 1
     if isinstance(model, type) and issubclass(model, BaseModel):
         return sorted(model.model_fields)
     return []
+
+
+def _is_map(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return True
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        return any(_is_map(a) for a in typing.get_args(annotation))
+    return False
 
 
 def _inner_model(annotation: Any) -> Any:

@@ -1,22 +1,29 @@
 """The policy format: pydantic models of a whole social credit system.
 
 A policy file is TOML. Every table forbids unknown keys, so a typo is an error that names
-the valid keys instead of a silently ignored setting. Cross-references (a behaviour's
-channel, a list's trigger, a measure's list) are checked after the fields themselves.
+the valid keys instead of a silently ignored setting. Every number is finite and lies in
+the range where it means something; values used as probabilities are checked where they
+are used. Cross-references (a behaviour's channel, a list's trigger, a measure's list)
+are checked after the fields themselves (policy/_references.py), and the loader reports
+every problem of a file at once.
 """
 
 from __future__ import annotations
 
 import builtins
+import math
 import re
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -29,37 +36,101 @@ MAX_SCORE = 1_000_000_000
 MAX_POINTS = 100_000
 MAX_DAYS = 36_500  # a window, a listing or a ban of at most 100 years
 MAX_COMPANY_KINDS = 62  # a rule's company kinds are bits of one int64
+MAX_MEASURES = 62  # per subject type: a state's measures are bits of one int64
+MAX_GRADES = 62
+MAX_DISCLOSURES = 62
 ScoreValue = Annotated[int, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
 Points = Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
 Threshold = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
-# summary.json keys the engine writes itself; a list's label or an extra share may not
-# take one of them (or each other's)
-SUMMARY_KEYS = ("mean_score", "grades", "children_restricted", "records_per_adult",
-                "false_record_share", "company_grades", "mean_tax_multiplier")
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
+_FRACTION = r"^\s*\d+(\.\d+)?(\s*/\s*\d+(\.\d+)?)?\s*$"
 
 
-def _rate(value: object) -> object:
-    """Accept a number or an exact fraction written as a string, such as "1/30"."""
+def _show(value: object) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "infinity" if value > 0 else "-infinity"
+    return repr(value)
+
+
+def number(value: object, what: str) -> float:
+    """A finite number, or an exact fraction written as a string such as "1/30"."""
     if isinstance(value, str):
-        text = value.strip()
-        if not re.fullmatch(r"\d+(\.\d+)?(\s*/\s*\d+(\.\d+)?)?", text):
-            raise ValueError(f"expected a number or a fraction like '1/30', got {value!r}")
+        if not re.fullmatch(_FRACTION, value):
+            raise ValueError(f"{what} is a number or a fraction like '1/30', got {value!r}")
         try:
-            return float(Fraction(text.replace(" ", "")))
-        except ZeroDivisionError as exc:
-            raise ValueError(f"division by zero in {value!r}") from exc
-    return value
+            return float(Fraction(value.replace(" ", "")))
+        except ZeroDivisionError:
+            raise ValueError(f"division by zero in {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} is a number, got {_show(value)}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{what} is a finite number, got {_show(value)}")
+    return x
 
 
-Rate = Annotated[float, BeforeValidator(_rate), Field(ge=0.0, allow_inf_nan=False)]
-Probability = Annotated[float, BeforeValidator(_rate), Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+def _in(lo: float, hi: float, what: str, hi_open: bool = False) -> Callable[[object], float]:
+    def check(value: object) -> float:
+        x = number(value, what)
+        if x < lo or x > hi or (hi_open and x == hi):
+            bound = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise ValueError(f"{what} must lie in {bound}, got {_show(value)}")
+        return x
+    return check
+
+
+def _bounded(lo: float, hi: float, what: str, hi_open: bool = False) -> Any:
+    """A float in [lo, hi] (or [lo, hi)), given as a number or a fraction string; its JSON
+    Schema says both."""
+    number_schema: dict[str, Any] = {"type": "number", "minimum": lo}
+    number_schema["exclusiveMaximum" if hi_open else "maximum"] = hi
+    return Annotated[float, PlainValidator(_in(lo, hi, what, hi_open)), WithJsonSchema(
+        {"anyOf": [number_schema, {"type": "string", "pattern": _FRACTION}],
+         "description": f"{what}: a number in [{lo:g}, {hi:g}{')' if hi_open else ']'}]"
+                        " or a fraction such as \"1/30\""})]
+
+
+Probability = _bounded(0.0, 1.0, "a probability")
+DailyProbability = _bounded(0.0, 1.0, "a daily probability")
+Weight = _bounded(0.0, 1e6, "a weight")
+PerPerson = _bounded(0.0, 10.0, "companies per person")
+Coverage = _bounded(0.0, 1.0, "a coverage")
+ChildShare = _bounded(0.0, 1.0, "the share of children", hi_open=True)
+Learning = _bounded(0.0, 1.0, "perceived coverage per detection")
+Parameter = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+_TRAIT_REF = r"^(1-)?[a-z][a-z0-9_]*$"
+
+
+def _outcome_probability(value: object) -> float | str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and re.fullmatch(_TRAIT_REF, value.strip()):
+        return value.strip()
+    try:
+        return _in(0.0, 1.0, "a probability")(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or name a trait ('compliance_risk') or its complement"
+                         " ('1-compliance_risk')") from None
+
+
+OutcomeProbability = Annotated[float | str | None, PlainValidator(_outcome_probability),
+                               WithJsonSchema({"anyOf": [
+                                   {"type": "number", "minimum": 0, "maximum": 1},
+                                   {"type": "string", "pattern": _TRAIT_REF},
+                                   {"type": "string", "pattern": _FRACTION}],
+                                   "description": "a probability, or a trait name, or"
+                                                  " '1-' and a trait name"})]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # strict: a TOML value of the wrong type (true for a number, "5" for an integer, 1.5
+    # for a number of days) is refused, never converted
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
+                              use_attribute_docstrings=True, strict=True)
 
 
 class Meta(_Strict):
@@ -93,11 +164,16 @@ class Trait(_Strict):
     """
 
     distribution: Literal["lognormal", "beta", "constant"]
-    sigma: float | None = Field(None, gt=0, le=5)
-    mean: float = Field(1.0, gt=0)
-    a: float | None = Field(None, gt=0)
-    b: float | None = Field(None, gt=0)
-    value: float | None = None
+    sigma: float | None = Field(None, gt=0, le=5, allow_inf_nan=False)
+    """lognormal: the spread of its logarithm"""
+    mean: Parameter = 1.0
+    """lognormal: its mean"""
+    a: Parameter | None = None
+    """beta: the first shape parameter"""
+    b: Parameter | None = None
+    """beta: the second shape parameter"""
+    value: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False)
+    """constant: the value of every subject"""
 
     @model_validator(mode="after")
     def _parameters(self) -> Trait:
@@ -110,8 +186,27 @@ class Trait(_Strict):
             )
         return self
 
+    def lowest(self) -> float:
+        """The smallest value a subject can draw."""
+        return float(self.value) if self.distribution == "constant" else 0.0  # type: ignore[arg-type]
+
+    def is_probability(self) -> bool:
+        """Whether every draw lies in [0, 1]."""
+        if self.distribution == "beta":
+            return True
+        return self.distribution == "constant" and 0.0 <= float(self.value) <= 1.0  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        if self.distribution == "constant":
+            return f"constant {self.value:g}"
+        if self.distribution == "beta":
+            return f"beta({self.a:g}, {self.b:g})"
+        return f"lognormal with mean {self.mean:g}, unbounded above"
+
 
 class CompanyKind(_Strict):
+    """A kind of company (restaurant, firm, ...) and its share of companies."""
+
     name: Name
     share: Probability
 
@@ -119,10 +214,14 @@ class CompanyKind(_Strict):
 class Population(_Strict):
     """How the synthetic society is made."""
 
-    child_share: Probability = 0.2
-    companies_per_person: Rate = 0.05
+    child_share: ChildShare = 0.2
+    """the share of persons who are children (each linked to a guardian): below 1"""
+    companies_per_person: PerPerson = 0.05
+    """companies in the society per person"""
     person_traits: dict[Name, Trait] = Field(default_factory=dict)
+    """per-person multipliers or probabilities, by name"""
     company_traits: dict[Name, Trait] = Field(default_factory=dict)
+    """per-company multipliers or probabilities, by name"""
     company_kinds: list[CompanyKind] = Field(
         default_factory=lambda: [CompanyKind(name="firm", share=1.0)], min_length=1,
         max_length=MAX_COMPANY_KINDS,
@@ -142,16 +241,21 @@ class Region(_Strict):
     """A city or region: its share of people, its sensor coverage, and when it joins."""
 
     name: str = Field(min_length=1, max_length=64)
-    weight: Rate = 1.0
-    coverage: dict[Name, Probability] = Field(default_factory=dict)
-    joins_day: int = Field(0, ge=0)
+    weight: Weight = 1.0
+    """its share of people, relative to the other regions' weights"""
+    coverage: dict[Name, Coverage] = Field(default_factory=dict)
+    """coverage by name (e.g. camera = 0.3), read by the channels that name it"""
+    joins_day: int = Field(0, ge=0, le=20_000)
+    """the day it joins the system (rollout): no records before"""
 
 
 class FalsePositive(_Strict):
     """Records a channel makes about subjects who did nothing: per subject and day."""
 
     rate: Probability
+    """the probability, per subject and day, of a false record"""
     kind: Name
+    """the record kind it makes"""
 
 
 class Channel(_Strict):
@@ -168,14 +272,21 @@ class Channel(_Strict):
     """
 
     detection: Probability = 1.0
+    """the probability that an act is recorded (times coverage, if any)"""
     coverage: Name | None = None
+    """the name of the regions' coverage that multiplies detection"""
     misattribution: Probability = 0.0
+    """the probability that a recorded act is recorded against another subject"""
     misattribution_target: Literal["same_region"] = "same_region"
     deterrence: Probability = 0.0
-    learning: Rate = 0.0
+    """acts fall by deterrence x coverage where watched"""
+    learning: Learning = 0.0
+    """(experimental) perceived coverage gained per own detection"""
     false_positive: FalsePositive | None = None
     automated: bool = False
+    """records come from an automated system (cameras read by AI, ...)"""
     review_below_confidence: Probability | None = None
+    """service: a record with a lower confidence waits for a human reviewer"""
     description: str = ""
 
 
@@ -187,10 +298,9 @@ class Outcome(_Strict):
     """
 
     name: Name
+    """the record kind this outcome makes"""
     points: Points
-    probability: Probability | Annotated[str, Field(pattern=r"^(1-)?[a-z][a-z0-9_]*$")] | None = (
-        None
-    )
+    probability: OutcomeProbability = None
     kind: Literal["merit", "violation"] = "violation"
 
 
@@ -200,12 +310,17 @@ class Behaviour(_Strict):
     name: Name
     subject: SubjectType = "person"
     kind: Literal["merit", "violation"] | None = None
-    rate: Rate
+    rate: DailyProbability
+    """the probability, per subject and day, of an act (before its multiplier)"""
     multiplier: Name | None = None
+    """a trait that multiplies the rate (0 or more)"""
     points: Points | None = None
+    """the points of its record (or give outcomes)"""
     outcomes: list[Outcome] | None = None
     channel: Name
+    """the channel that records it"""
     company_kinds: list[Name] | None = Field(None, min_length=1)
+    """company behaviours: the kinds of company that have it (default: all)"""
     description: str = ""
 
     @model_validator(mode="after")
@@ -233,11 +348,6 @@ class Behaviour(_Strict):
         return [(o.name, o.points, o.kind, o.probability) for o in self.outcomes]
 
 
-MAX_MEASURES = 62  # per subject type: a state's measures are bits of one int64
-MAX_GRADES = 62
-MAX_DISCLOSURES = 62
-
-
 class Grade(_Strict):
     name: str = Field(min_length=1, max_length=32)
     min: Threshold | None = None
@@ -252,10 +362,15 @@ class Score(_Strict):
     """
 
     base: ScoreValue
+    """the score with no record"""
     window_days: int = Field(ge=1, le=MAX_DAYS)
+    """a record of day s counts on days s .. s + window_days - 1"""
     aggregate: Literal["sum", "latest"] = "sum"
-    clamp: tuple[ScoreValue, ScoreValue] | None = None
+    """sum: base + points in the window; latest: the newest record's points"""
+    clamp: Annotated[list[ScoreValue], Field(min_length=2, max_length=2)] | None = None
+    """[low, high]: the score never leaves it"""
     grades: list[Grade] = Field(min_length=1, max_length=MAX_GRADES)
+    """from the highest; each has a min but the last"""
 
     @model_validator(mode="after")
     def _bands(self) -> Score:
@@ -285,9 +400,13 @@ class Trigger(_Strict):
     """A record that lists its subject for a fixed time whatever the score."""
 
     kind: Name
+    """the record kind that lists"""
     days: int = Field(ge=1, le=MAX_DAYS)
+    """how long it lists, from the record's day"""
     repair_after_days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    """credit repair: the listing's length for those repaired"""
     repair_probability: Probability = 0.0
+    """credit repair: the probability a listed subject is repaired"""
 
     @model_validator(mode="after")
     def _repair(self) -> Trigger:
@@ -309,14 +428,21 @@ class ListRule(_Strict):
 
     name: Name
     label: Name | None = None
+    """the word in summaries (default: the name + 'ed')"""
     subject: SubjectType = "person"
     type: Literal["black", "red"] = "black"
     score_below: Threshold | None = None
+    """on the list while the score is below this"""
     score_at_least: Threshold | None = None
+    """on the list while the score is at least this"""
     triggers: list[Trigger] = Field(default_factory=list)
+    """records that list their subject for a time, whatever the score"""
     excludes: list[Name] = Field(default_factory=list)
+    """lists defined earlier that keep a subject off this one"""
     duration_days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    """entering by score starts a ban of this length"""
     clear_points: bool = False
+    """entering wipes the points that led there (needs duration_days)"""
     description: str = ""
 
     @model_validator(mode="after")
@@ -346,9 +472,13 @@ class Measure(_Strict):
     type: Literal["sanction", "privilege"]
     subject: SubjectType = "person"
     service: Name | None = None
+    """the service a gatekeeper asks about (flight, school_choice, ...)"""
     list: Name | None = None
+    """it applies to subjects on this list (or give grades)"""
     grades: builtins.list[str] | None = None
+    """it applies to subjects in these grades (or give list)"""
     reaches: Literal["self", "children"] = "self"
+    """children: it falls on the children of the subjects it applies to"""
     legal_basis: str = ""
     description: str = ""
 
@@ -382,10 +512,15 @@ class Disclosure(_Strict):
 
     subject: SubjectType = "person"
     list: Name | None = None
+    """publish subjects on this list (or give grades)"""
     grades: builtins.list[str] | None = None
+    """publish subjects in these grades (or give list)"""
     company_kinds: builtins.list[Name] | None = Field(None, min_length=1)
+    """companies: only these kinds (default: all)"""
     fields: builtins.list[DisclosureField] = Field(default_factory=lambda: ["name", "reason"],
                                                    min_length=1)
+    """what is shown of each: name, reason, score, grade, lists, listed_until, evidence,
+    record_date"""
 
     @model_validator(mode="after")
     def _rule(self) -> Disclosure:
@@ -402,7 +537,9 @@ class Companies(_Strict):
 
     tax_multiplier: dict[str, Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]] = (
         Field(default_factory=dict))
+    """by company grade: the tax rate relative to the standard one (default 1)"""
     procurement_excluded_grades: list[str] = Field(default_factory=list)
+    """company grades that may not bid for public work"""
 
 
 class ExtraShare(_Strict):
@@ -435,149 +572,17 @@ class Policy(_Strict):
     summary: Summary = Summary()
 
     @model_validator(mode="after")
-    def _references(self) -> Policy:  # noqa: C901 - one place for every cross-reference
-        _unique([b.name for b in self.behaviours], "behaviour")
-        _unique([r.name for r in self.regions], "region")
-        _unique([x.name for x in self.lists], "list")
-        _unique([m.name for m in self.measures], "measure")
-        kinds: dict[str, str] = {}
-        for b in self.behaviours:
-            if b.channel not in self.channels:
-                raise ValueError(
-                    f"behaviour {b.name!r}: unknown channel {b.channel!r};"
-                    f" defined channels are {_names(self.channels)}"
-                )
-            traits = self.population.person_traits if b.subject == "person" else (
-                self.population.company_traits
-            )
-            if b.multiplier is not None and b.multiplier not in traits:
-                raise ValueError(
-                    f"behaviour {b.name!r}: unknown {b.subject} trait {b.multiplier!r};"
-                    f" defined traits are {_names(traits)}"
-                )
-            for kind, _points, _cls, prob in b.record_kinds():
-                if isinstance(prob, str) and prob.removeprefix("1-") not in traits:
-                    raise ValueError(
-                        f"behaviour {b.name!r}: outcome {kind!r} uses unknown trait"
-                        f" {prob.removeprefix('1-')!r}; defined traits are {_names(traits)}"
-                    )
-                if kind in kinds:
-                    raise ValueError(f"record kind {kind!r} is made by two behaviours")
-                kinds[kind] = b.subject
-            if b.company_kinds:
-                known = [k.name for k in self.population.company_kinds]
-                for k in b.company_kinds:
-                    if k not in known:
-                        raise ValueError(
-                            f"behaviour {b.name!r}: unknown company kind {k!r}; kinds are {known}"
-                        )
-            score = self.person_score if b.subject == "person" else self.company_score
-            if score is None:
-                raise ValueError(
-                    f"behaviour {b.name!r} is a {b.subject} behaviour but there is no"
-                    f" [{b.subject}_score] table"
-                )
-        for name, ch in self.channels.items():
-            if ch.coverage is not None:
-                for r in self.regions:
-                    if ch.coverage not in r.coverage:
-                        raise ValueError(
-                            f"channel {name!r} uses coverage {ch.coverage!r}, which region"
-                            f" {r.name!r} does not define (it defines {_names(r.coverage)})"
-                        )
-            if ch.false_positive is not None and ch.false_positive.kind not in kinds:
-                raise ValueError(
-                    f"channel {name!r}: false_positive kind {ch.false_positive.kind!r} is not"
-                    f" a record kind; known kinds are {_names(kinds)}"
-                )
-        list_subject = {x.name: x.subject for x in self.lists}
-        for i, x in enumerate(self.lists):
-            if (self.person_score if x.subject == "person" else self.company_score) is None:
-                raise ValueError(f"list {x.name!r} needs a [{x.subject}_score] table")
-            for t in x.triggers:
-                if t.kind not in kinds:
-                    raise ValueError(
-                        f"list {x.name!r}: trigger kind {t.kind!r} is not a record kind;"
-                        f" known kinds are {_names(kinds)}"
-                    )
-                if kinds[t.kind] != x.subject:
-                    raise ValueError(f"list {x.name!r}: trigger kind {t.kind!r} is not a"
-                                     f" {x.subject} record")
-            earlier = {y.name for y in self.lists[:i] if y.subject == x.subject}
-            for e in x.excludes:
-                if e not in earlier:
-                    raise ValueError(
-                        f"list {x.name!r} excludes {e!r}, which must be a {x.subject} list"
-                        f" defined before it (defined before: {sorted(earlier) or 'none'})"
-                    )
-        for subject in ("person", "company"):
-            n_measures = sum(m.subject == subject for m in self.measures)
-            if n_measures > MAX_MEASURES:
-                raise ValueError(f"{n_measures} {subject} measures: at most {MAX_MEASURES}"
-                                 " per subject type")
-            n_rules = sum(d.subject == subject for d in self.disclosure)
-            if n_rules > MAX_DISCLOSURES:
-                raise ValueError(f"{n_rules} {subject} disclosure rules: at most"
-                                 f" {MAX_DISCLOSURES} per subject type")
-        triggered = [t.kind for x in self.lists for t in x.triggers]
-        if len(set(triggered)) != len(triggered):
-            raise ValueError("a record kind may trigger one list only")
-        for m in [*self.measures, *self.disclosure]:
-            what = f"measure {m.name!r}" if isinstance(m, Measure) else "disclosure rule"
-            if m.list is not None and list_subject.get(m.list) != m.subject:
-                raise ValueError(
-                    f"{what}: {m.list!r} is not a {m.subject} list; {m.subject} lists are"
-                    f" {[n for n, s in list_subject.items() if s == m.subject]}"
-                )
-            if m.grades is not None:
-                self._check_grades(m.subject, m.grades, what)
-            if isinstance(m, Disclosure) and m.company_kinds:
-                known = [k.name for k in self.population.company_kinds]
-                for k in m.company_kinds:
-                    if k not in known:
-                        raise ValueError(f"{what}: unknown company kind {k!r}; kinds are"
-                                         f" {known}")
-        grade_names = self.company_score.grade_names() if self.company_score else []
-        for g in [*self.companies.tax_multiplier, *self.companies.procurement_excluded_grades]:
-            if g not in grade_names:
-                raise ValueError(f"[companies]: unknown company grade {g!r}; grades are"
-                                 f" {grade_names}")
-        self._summary_keys()
-        for extra in self.summary.extra_company_grade_shares:
-            self._check_grades("company", [extra.grade], f"summary share {extra.name!r}")
-            known = [k.name for k in self.population.company_kinds]
-            if extra.company_kind not in known:
-                raise ValueError(f"summary share {extra.name!r}: unknown company kind"
-                                 f" {extra.company_kind!r}; kinds are {known}")
+    def _references(self, info: ValidationInfo) -> Policy:
+        """Cross-references and the domains where values are used (policy/_references.py).
+        The loader checks them itself, with the fields, to report every problem at once."""
+        if info.context and info.context.get("references") is False:
+            return self
+        from socialcredit.policy._references import dotted, parts_of, problems
+
+        found = problems(self.model_dump(), parts_of(self))
+        if found:
+            raise ValueError("; ".join(f"{dotted(loc)}: {msg}" for loc, msg in found))
         return self
-
-    def _summary_keys(self) -> None:
-        """Every statistic of summary.json has its own key: a list's label (and the
-        keys made from it) or an extra share may not overwrite another."""
-        owner: dict[str, str] = {k: "a built-in statistic" for k in SUMMARY_KEYS}
-        made = []
-        for x in self.lists:
-            if x.subject == "person":
-                made += [(x.adjective, f"list {x.name!r}")]
-                if x.type == "black":
-                    made += [(f"wrongfully_{x.adjective}", f"list {x.name!r}"),
-                             (f"ever_{x.adjective}", f"list {x.name!r}")]
-            else:
-                made += [(f"companies_{x.adjective}", f"list {x.name!r}")]
-        made += [(e.name, f"summary share {e.name!r}")
-                 for e in self.summary.extra_company_grade_shares]
-        for key, what in made:
-            if key in owner:
-                raise ValueError(f"{what} would write the summary statistic {key!r}, which"
-                                 f" {owner[key]} writes: give it another label or name")
-            owner[key] = what
-
-    def _check_grades(self, subject: str, grades: list[str], what: str) -> None:
-        score = self.person_score if subject == "person" else self.company_score
-        known = score.grade_names() if score else []
-        for g in grades:
-            if g not in known:
-                raise ValueError(f"{what}: unknown {subject} grade {g!r}; grades are {known}")
 
     def list_names(self, subject: str) -> list[str]:
         return [x.name for x in self.lists if x.subject == subject]
@@ -589,8 +594,3 @@ def _unique(names: list[str], what: str) -> None:
         if n in seen:
             raise ValueError(f"{what} {n!r} is defined twice")
         seen.add(n)
-
-
-def _names(mapping: object) -> str:
-    keys = sorted(mapping) if mapping else []  # type: ignore[call-overload]
-    return ", ".join(repr(k) for k in keys) if keys else "none"
