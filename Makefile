@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test install install-test browser bench bench-tools lint schema clean
+.PHONY: demo test install install-test browser bench bench-tools lint schema clean warm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,12 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-demo: install
+# compile the simulator's kernels once (about half a minute), saying so; later
+# processes load them from the cache
+warm: install
+	$(BIN)/python -m socialcredit.engine._warm
+
+demo: install warm
 	$(BIN)/socialcredit simulate seed --population 1000000 --days 365 --seed 1 --out $(DEMO_OUT) --report
 	@echo
 	@echo "The run is in $(DEMO_OUT)/:"
@@ -41,7 +46,7 @@ browser:
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium)
 
-test: install-test browser
+test: install-test browser warm
 	$(BIN)/ruff check src tests benchmarks
 	SOCIALCREDIT_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 

@@ -120,3 +120,105 @@ def test_other_scenarios_run(name, tmp_path):
     d = json.loads((out / "details.json").read_text())
     assert "measures_in_force" in d
     assert Path(out / "metrics.parquet").exists()
+
+
+def test_version_and_fast_help_without_numba():
+    """--help and --version answer at once: importing the CLI loads no Numba, SciPy or
+    pydantic (they came with every command before: about 1 s and 195 MB)."""
+    res = cli("--version")
+    assert res.returncode == 0
+    assert res.stdout.startswith("socialcredit ")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, socialcredit.cli;"
+         " print(sorted(m for m in ('numba', 'scipy', 'pydantic', 'numpy', 'pyarrow')"
+         " if m in sys.modules))"], capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "[]"
+
+
+def test_help_shows_flags_as_flags_and_keeps_brackets():
+    res = runner.invoke(app, ["simulate", "--help"])
+    assert res.exit_code == 0
+    assert "<bool>" not in res.output
+    assert "--ledger " in res.output
+    assert "[run] seed" in res.output  # not eaten as markup
+
+
+def test_piped_output_is_not_wrapped_and_companies_count_company_days(tmp_path):
+    out = tmp_path / "a-directory-with-a-rather-long-name-so-that-the-line-is-long" / "run"
+    res = cli("simulate", "reference", "-n", "2000", "-d", "20", "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    done = [line for line in res.stdout.splitlines() if line.startswith("results in")]
+    assert len(done) == 1
+    assert "summary.json" in done[0]
+    assert "company-days" in res.stderr
+    assert "person-days" in res.stderr
+
+
+def test_explain_reads_well():
+    text = runner.invoke(app, ["explain", "driving-points"]).output
+    assert "2 regions" in text
+    assert "scaled by the subject's risk (a trait)" in text
+    one = runner.invoke(app, ["explain", "reference"]).output
+    assert "10 regions" in one
+    assert "1 regions" not in one
+    assert "+1 points" not in one
+
+
+def test_run_arguments_are_checked_before_anything_is_written(tmp_path):
+    for args in (["-n", "0"], ["--seed", "-1"], ["--threads", "0"], ["--chunk-size", "0"],
+                 ["--days", "0"], ["--backend", "gpu"], ["-n", "2000000000"]):
+        out = tmp_path / "never"
+        res = runner.invoke(app, ["simulate", "reference", *args, "-o", str(out), "-q"])
+        assert res.exit_code == 2, (args, res.output)
+        assert not out.exists(), args
+        assert not list(tmp_path.glob(".*")), args  # no staging directory either
+    res = runner.invoke(app, ["simulate", "reference", "-n", "2000000000", "-o",
+                              str(tmp_path / "x"), "-q"])
+    assert "GiB of memory" in res.output
+    res = runner.invoke(app, ["simulate", "reference", "-o", "", "-q"])
+    assert res.exit_code == 2
+    assert "--out" in res.output
+
+
+def test_a_run_directory_is_replaced_whole_and_nothing_else_is_touched(tmp_path):
+    out = tmp_path / "run"
+    first = runner.invoke(app, ["simulate", "reference", "-n", "2000", "-d", "20", "-o",
+                                str(out), "--ledger", "-q"])
+    assert first.exit_code == 0, first.output
+    assert (out / "ledger.parquet").exists()
+    again = runner.invoke(app, ["simulate", "reference", "-n", "1000", "-d", "10", "-o",
+                                str(out), "-q"])
+    assert again.exit_code == 0, again.output
+    assert not (out / "ledger.parquet").exists()  # the earlier run's file went with it
+    assert json.loads((out / "run.json").read_text())["persons"] == 1000
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    res = runner.invoke(app, ["simulate", "reference", "-n", "1000", "-d", "10", "-o",
+                              str(mine), "-q"])
+    assert res.exit_code == 2
+    assert "not a run directory" in res.output
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_staging_directory_and_the_old_run_intact(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["simulate", "reference", "-n", "1000", "-d", "10", "-o",
+                               str(out), "-q"]).exit_code == 0
+    proc = subprocess.Popen([sys.executable, "-m", "socialcredit.cli", "simulate", "reference",
+                             "-n", "3000000", "-d", "365", "-o", str(out), "-q", "--ledger"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".run.staging-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    assert proc.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert json.loads((out / "run.json").read_text())["persons"] == 1000
