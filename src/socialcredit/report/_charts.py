@@ -26,6 +26,19 @@ class Chart:
     title: str
     caption: str
     spec: dict[str, Any]
+    note: str = ""  # said under the caption: why a chart is flat, what lines coincide
+
+
+# grade colours by rank from the lowest grade, so that the lowest grade has one colour in
+# every chart (a person's D and a company's D both red)
+GRADE_COLOURS = ["#c62828", "#ef6c00", "#f9a825", "#7cb342", "#2e7d32", "#00838f", "#1565c0",
+                 "#6a1b9a", "#455a64", "#8d6e63"]
+
+
+def grade_colours(grades: list[str]) -> list[str]:
+    """Colours of grades listed from the highest: the lowest gets the first colour."""
+    n = len(grades)
+    return [GRADE_COLOURS[min(n - 1 - i, len(GRADE_COLOURS) - 1)] for i in range(n)]
 
 
 def _round(v: float) -> float:
@@ -35,7 +48,10 @@ def _round(v: float) -> float:
 
 def _day_axis(runs: list[RunData]) -> alt.X:
     last = max(r.days for r in runs) - 1
-    return alt.X("day:Q", title="day", scale=alt.Scale(domain=[0, max(last, 1)], nice=False))
+    # offset: the axis line sits a few pixels below the plot, so that a series at 0 (a
+    # comparison's point, often) is not drawn under it
+    return alt.X("day:Q", title="day", scale=alt.Scale(domain=[0, max(last, 1)], nice=False),
+                 axis=alt.Axis(offset=6))
 
 
 def _rows(runs: list[RunData], columns: Callable[[RunData], dict[str, list]],
@@ -60,17 +76,36 @@ def _rows(runs: list[RunData], columns: Callable[[RunData], dict[str, list]],
     return (rows if order else []), order
 
 
+def _merge_identical(rows: list[dict], order: list[str]) -> tuple[list[dict], list[str],
+                                                                     list[str]]:
+    """Series equal on every day of every run are drawn once, named "a = b": drawn apart
+    they would hide each other. Returns the rows, the series and the merged names."""
+    groups: dict[tuple, list[str]] = {}
+    for name in order:
+        groups.setdefault(tuple(row.get(name) for row in rows), []).append(name)
+    if all(len(g) == 1 for g in groups.values()):
+        return rows, order, []
+    rename = {g[0]: " = ".join(g) for g in groups.values()}
+    drop = {n for g in groups.values() for n in g[1:]}
+    out = [{rename.get(k, k): v for k, v in row.items() if k not in drop} for row in rows]
+    merged = [rename[g[0]] for g in groups.values() if len(g) > 1]
+    return out, [rename.get(n, n) for n in order if n not in drop], merged
+
+
 def _lines(rows: list[dict], order: list[str], runs: list[RunData], y_title: str,
-           fmt: str = ",.0f", stacked: bool = False) -> dict[str, Any]:
+           fmt: str = ",.0f", stacked: bool = False,
+           colours: list[str] | None = None) -> dict[str, Any]:
     many = len(runs) > 1
     base = alt.Chart(alt.Data(values=rows)).transform_fold(order, as_=["series", "value"])
     base = base.properties(width=WIDTH, height=HEIGHT)
+    scale = (alt.Scale(domain=order, range=colours) if colours else
+             alt.Scale(domain=order, scheme="category20" if len(order) > 10 else "tableau10"))
     enc: dict[str, Any] = {
         "x": _day_axis(runs),
         "y": alt.Y("value:Q", title=y_title, stack="zero" if stacked and not many else None,
                    axis=alt.Axis(format=fmt)),
-        "color": alt.Color("series:N", title=None, sort=order, scale=alt.Scale(domain=order),
-                           legend=alt.Legend(orient="bottom", columns=3)),
+        "color": alt.Color("series:N", title=None, sort=order, scale=scale,
+                           legend=alt.Legend(orient="bottom", columns=3, labelLimit=400)),
         "tooltip": [alt.Tooltip("run:N"), alt.Tooltip("series:N"), alt.Tooltip("day:Q"),
                     alt.Tooltip("value:Q", format=fmt)],
     }
@@ -84,11 +119,21 @@ def _lines(rows: list[dict], order: list[str], runs: list[RunData], y_title: str
 def _series_chart(key: str, section: str, title: str, caption: str, runs: list[RunData],
                   columns: Callable[[RunData], dict[str, list]], y_title: str,
                   fmt: str = ",.0f", stacked: bool = False,
-                  scale: Callable[[RunData], float] | None = None) -> Chart | None:
+                  scale: Callable[[RunData], float] | None = None,
+                  colours: Callable[[list[str]], list[str]] | None = None) -> Chart | None:
     rows, order = _rows(runs, columns, scale)
     if not rows:
         return None
-    return Chart(key, section, title, caption, _lines(rows, order, runs, y_title, fmt, stacked))
+    notes = []
+    if not stacked:
+        rows, order, merged = _merge_identical(rows, order)
+        if merged:
+            notes.append("Equal series, drawn as one line: " + "; ".join(merged) + ".")
+    if all(not row.get(name) for row in rows for name in order):
+        notes.append("Every value is 0 in this run: nothing of this kind happened.")
+    spec = _lines(rows, order, runs, y_title, fmt, stacked,
+                  colours(order) if colours else None)
+    return Chart(key, section, title, caption, spec, " ".join(notes))
 
 
 def _policy(run: RunData) -> dict[str, Any]:
@@ -137,7 +182,8 @@ def grade_shares(runs: list[RunData]) -> Chart | None:
     return _series_chart(
         "grade_shares", "Scores", "Grade shares",
         "Share of adults in each grade, day by day.", runs,
-        lambda r: r.columns("person_grade_"), "share of adults", ".0%", stacked=True)
+        lambda r: r.columns("person_grade_"), "share of adults", ".0%", stacked=True,
+        colours=grade_colours)
 
 
 def list_sizes(runs: list[RunData]) -> Chart | None:
@@ -220,6 +266,7 @@ def children(runs: list[RunData]) -> Chart | None:
 
 def cities(runs: list[RunData]) -> Chart | None:
     rows = []
+    listed_name = coverage_name = ""
     for run in runs:
         person = run.details.get("person")
         if not person:
@@ -228,33 +275,45 @@ def cities(runs: list[RunData]) -> Chart | None:
         violations = {b["name"] for b in policy["behaviours"]
                       if b["subject"] == "person" and b.get("kind") == "violation"}
         black = _black_lists(run)
+        # the list a score puts people on (a blacklist by score), else the first blacklist
+        by_score = [x["name"] for x in policy["lists"] if x["subject"] == "person"
+                    and x["type"] == "black" and x.get("score_below") is not None]
+        listed_name = (by_score or black or [""])[0]
         for reg in person["regions"]:
-            cov = next(iter(reg["coverage"].values()), 0.0)
+            coverage_name, cov = next(iter(reg["coverage"].items()), ("coverage", 0.0))
             acts = sum(v for b, v in reg["expected_acts_per_subject"].items()
                        if b in violations)
-            listed = reg["listed_share"].get(black[0], 0.0) if black else 0.0
+            listed = reg["listed_share"].get(listed_name, 0.0)
             rows.append({"region": reg["region"], "coverage": cov,
                          "violations": acts, "listed": listed, "run": run.label,
                          "joins_day": reg["joins_day"]})
     if not rows:
         return None
-    spec = alt.Chart(alt.Data(values=rows)).mark_circle(opacity=0.8).encode(
-        x=alt.X("coverage:Q", title="camera coverage", axis=alt.Axis(format=".0%")),
+    share = f"share on {listed_name}" if listed_name else "share listed"
+    base = alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT + 40)
+    dots = base.mark_circle(opacity=0.8).encode(
+        x=alt.X("coverage:Q", title=f"{coverage_name} coverage",
+                axis=alt.Axis(format=".0%")),
         y=alt.Y("violations:Q", title="violations per adult (expected, whole run)",
-                scale=alt.Scale(zero=False)),
-        size=alt.Size("listed:Q", title="blacklisted share", legend=alt.Legend(format=".1%",
-                                                                               orient="bottom")),
-        color=alt.Color("listed:Q", title="blacklisted share",
-                        scale=alt.Scale(scheme="orangered"), legend=None)
+                scale=alt.Scale(zero=True)),
+        size=alt.Size("listed:Q", title=share,
+                      legend=alt.Legend(format=".1%", orient="right")),
+        color=alt.Color("listed:Q", title=share, scale=alt.Scale(scheme="orangered"),
+                        legend=alt.Legend(format=".1%", orient="right"))
         if len(runs) == 1 else alt.Color("run:N", legend=alt.Legend(orient="bottom")),
         tooltip=["run:N", "region:N", alt.Tooltip("coverage:Q", format=".0%"),
                  alt.Tooltip("violations:Q", format=".2f"),
                  alt.Tooltip("listed:Q", format=".2%"), "joins_day:Q"],
-    ).properties(width=WIDTH, height=HEIGHT + 40).to_dict()
+    )
+    layers = [dots]
+    if len(runs) == 1 and len(rows) <= 16:  # city names where they fit
+        layers.append(base.mark_text(align="left", dx=7, dy=-7, fontSize=10).encode(
+            x="coverage:Q", y="violations:Q", text="region:N"))
+    spec = alt.layer(*layers).to_dict()
     return Chart("cities", "By city", "Coverage, behaviour and listing by city",
-                 "Each dot is a city: watched people commit fewer violations (deterrence),"
-                 " yet more of what they do is recorded; dot size is the share blacklisted.",
-                 spec)
+                 f"Each dot is a city: watched people commit fewer violations (deterrence),"
+                 f" yet more of what they do is recorded. Size and colour: the {share} of"
+                 f" its adults. Cities that join late record nothing before they join.", spec)
 
 
 def company_grades(runs: list[RunData]) -> Chart | None:
@@ -264,8 +323,9 @@ def company_grades(runs: list[RunData]) -> Chart | None:
                 if f"company_grade_{g}" in r.metrics}
 
     return _series_chart("company_grades", "Companies", "Company grade shares",
-                         "Share of companies in each grade.", runs, cols,
-                         "share of companies", ".0%", stacked=True)
+                         "Share of companies in each grade (colours by rank, as for persons:"
+                         " the lowest grade is red in both).", runs, cols,
+                         "share of companies", ".0%", stacked=True, colours=grade_colours)
 
 
 def company_effects(runs: list[RunData]) -> Chart | None:

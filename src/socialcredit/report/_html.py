@@ -44,6 +44,11 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
+def _is_share(name: str) -> bool:
+    return not (name.startswith("records_per_adult") or name in ("mean_score",
+                                                                  "mean_tax_multiplier"))
+
+
 def format_value(name: str, v: float) -> str:
     """How a statistic is shown: shares as percentages, the rest as numbers."""
     if name.startswith("records_per_adult") or name in ("mean_score",):
@@ -51,6 +56,43 @@ def format_value(name: str, v: float) -> str:
     if name == "mean_tax_multiplier":
         return f"{v:.4f}"
     return f"{v:.2%}"
+
+
+def format_difference(name: str, d: float) -> str:
+    """A difference between runs: of shares in percentage points, else as the value."""
+    sign = "+" if d > 0 else ""
+    if _is_share(name):
+        return f"{sign}{d * 100:.2f} pp"
+    return sign + format_value(name, d)
+
+
+def stat_label(name: str, policy: dict[str, Any]) -> str:
+    """A statistic's key (as in summary.json) in words."""
+    extra = {e["name"]: f"{e['company_kind']}s in grade {e['grade']}"
+             for e in (policy.get("summary") or {}).get("extra_company_grade_shares", [])}
+    head, _, tail = name.partition(".")
+    words = tail.replace("_", " ")
+    if name in extra:
+        return extra[name]
+    fixed = {"mean_score": "mean score of adults",
+             "false_record_share": "false records, as a share of person records",
+             "children_restricted": "children under a sanction through their guardian",
+             "mean_tax_multiplier": "mean tax multiplier of companies"}
+    if name in fixed:
+        return fixed[name]
+    if head == "grades":
+        return f"adults in grade {tail}"
+    if head == "company_grades":
+        return f"companies in grade {tail}"
+    if head == "records_per_adult":
+        return f"{words} records per adult"
+    if name.startswith("wrongfully_"):
+        return "adults wrongfully " + name.removeprefix("wrongfully_").replace("_", " ")
+    if name.startswith("ever_"):
+        return "adults ever " + name.removeprefix("ever_").replace("_", " ")
+    if name.startswith("companies_"):
+        return "companies " + name.removeprefix("companies_").replace("_", " ")
+    return "adults " + name.replace("_", " ")
 
 
 def _stats(runs: list[RunData]) -> list[dict[str, Any]]:
@@ -65,13 +107,30 @@ def _stats(runs: list[RunData]) -> list[dict[str, Any]]:
                 diffs.append({"text": "–", "cls": ""})
                 continue
             d = v - vals[0]
-            text = format_value(name, d)
-            diffs.append({"text": ("+" if d > 0 else "") + text,
+            diffs.append({"text": format_difference(name, d),
                           "cls": "up" if d > 0 else ("down" if d < 0 else "")})
-        rows.append({"name": name,
+        rows.append({"name": name, "label": stat_label(name, runs[0].manifest["policy"]),
                      "cells": ["–" if v is None else format_value(name, v) for v in vals],
                      "diffs": diffs})
     return rows
+
+
+def _notices(runs: list[RunData]) -> list[str]:
+    """Why a run's charts may be flat: said once, at the top."""
+    out = []
+    for r in runs:
+        m, policy = r.manifest, r.manifest["policy"]
+        who = f"{r.path.name}: " if len(runs) > 1 else ""
+        if m["adults"] == 0:
+            out.append(f"{who}this run has no adults (its population is all children), so"
+                       " nobody is scored: the person charts are flat.")
+        if not policy.get("behaviours"):
+            out.append(f"{who}this policy has no behaviours: nobody does anything it records,"
+                       " so every score stays at its base.")
+        if m["companies"] == 0 and policy.get("company_score"):
+            out.append(f"{who}this run has no companies (companies_per_person is 0 or the"
+                       " population is small): the company charts are flat.")
+    return out
 
 
 def _policy_diff(runs: list[RunData]) -> list[dict[str, Any]]:
@@ -125,7 +184,7 @@ def render(runs: list[RunData], title: str, subtitle: str) -> str:
     return _env.get_template("report.html.j2").render(
         title=title, subtitle=subtitle, version=__version__, runs=run_rows,
         sections=list(sections.values()), stats=_stats(runs), specs=specs, bundle=_bundle(),
-        policy_diff=_policy_diff(runs) if len(runs) > 1 else [],
+        policy_diff=_policy_diff(runs) if len(runs) > 1 else [], notices=_notices(runs),
     )
 
 
