@@ -129,6 +129,9 @@ def write_run(run: RunResult, staging: Path, policy_text: str | None,
             (staging / "policy.toml").write_text(policy_text, encoding="utf-8")
     except OSError as exc:
         raise RunOutputError(f"{staging}: cannot write the run ({exc})") from exc
+    except ValueError as exc:  # json: a statistic that is not a finite number
+        raise RunOutputError(f"a statistic of this run is not a finite number ({exc});"
+                             " please report it with the policy") from exc
     return sorted(p.name for p in staging.iterdir())
 
 
