@@ -150,8 +150,24 @@ def test_piped_output_is_not_wrapped_and_companies_count_company_days(tmp_path):
     done = [line for line in res.stdout.splitlines() if line.startswith("results in")]
     assert len(done) == 1
     assert "summary.json" in done[0]
-    assert "company-days" in res.stderr
-    assert "person-days" in res.stderr
+    assert "0:00…" not in res.stderr  # no progress bar cut at 80 columns when piped
+
+
+def test_progress_counts_company_days_for_companies(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from socialcredit import cli as cli_module
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli_module, "err", Console(file=buf, force_terminal=True, width=200))
+    with cli_module._progress(False, 10) as on_progress:
+        on_progress("persons", 50, 100, 7)
+        on_progress("companies", 5, 5, 1)
+    text = buf.getvalue()
+    assert "500/1,000 person-days" in text
+    assert "50/50 company-days" in text
 
 
 def test_explain_reads_well():
@@ -222,3 +238,62 @@ def test_ctrl_c_leaves_no_staging_directory_and_the_old_run_intact(tmp_path):
     assert proc.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert json.loads((out / "run.json").read_text())["persons"] == 1000
+
+
+def test_the_readme_example_of_three_problems(tmp_path):
+    """The README's example output is what `validate` prints for that file."""
+    text = (Path(__file__).parents[1] / "src/socialcredit/scenarios/reference.toml").read_text()
+    text = text.replace("window_days = 180", "window_days = 180\nwindow = 3")
+    text = text.replace("detection = 0.9", "detection = 1.5")
+    text = text.replace('list = "blacklist"', 'list = "greylist"', 1)
+    (tmp_path / "my.toml").write_text(text)
+    res = subprocess.run([sys.executable, "-m", "socialcredit.cli", "validate", "my.toml"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("$ socialcredit validate my.toml")[1].split("```")[0]
+    shown = [line for line in block.splitlines()[1:] if line.strip()]
+    assert res.returncode == 2
+    assert res.stderr.splitlines() == shown
+
+
+def test_a_report_written_by_simulate_names_the_run_directory_not_its_staging(tmp_path):
+    out = tmp_path / "named-run"
+    res = runner.invoke(app, ["simulate", "reference", "-n", "2000", "-d", "20", "-o", str(out),
+                              "-q", "--report"])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "staging" not in html
+    assert "named-run" in html
+
+
+def test_the_current_directory_is_not_a_run_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", str(tmp_path), str(tmp_path.parent)):
+        res = runner.invoke(app, ["simulate", "reference", "-n", "1000", "-d", "5", "-o", out,
+                                  "-q"])
+        assert res.exit_code == 2, out
+        assert "current directory" in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_memory_check_counts_the_threads_that_work():
+    from socialcredit.engine._run import estimate_memory
+    from socialcredit.scenarios import load_scenario
+
+    policy = load_scenario("reference")
+    # one chunk: 64 threads ask no more memory than one
+    assert estimate_memory(policy, 1000, 20000, 64) == estimate_memory(policy, 1000, 20000, 1)
+
+
+def test_a_run_without_adults_reports_null_not_zero():
+    from socialcredit import daily_metrics, simulate, summary
+    from socialcredit.policy import parse_policy
+
+    text = (Path(__file__).parents[1] / "src/socialcredit/scenarios/reference.toml").read_text()
+    policy = parse_policy(text.replace("child_share = 0.20", "child_share = 0.999"))
+    run = simulate(policy, population=3, days=10, seed=1)
+    assert run.population.n_adults == 0
+    s = summary(run)
+    assert s["mean_score"] is None
+    assert set(s["grades"].values()) == {None}
+    assert list(daily_metrics(run)["person_score_p50"]) == [None] * 10

@@ -74,15 +74,20 @@ def _resolve(file: str):  # noqa: ANN202 - (Policy, Path), imported lazily
 
 
 @app.command()
-def validate(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
+def validate(file: Annotated[str, typer.Argument(
+        metavar="FILE", help="A policy file or scenario name.")]) -> None:
     """Check a policy file; exit 2 with every problem listed if it is not valid."""
     policy, path = _resolve(file)
-    out.print(f"{path}: valid policy {policy.meta.name!r} ({len(policy.behaviours)} behaviours,"
-              f" {len(policy.lists)} lists, {len(policy.measures)} measures)", markup=False)
+    from socialcredit.policy._explain import _n
+
+    counts = (f"{_n(len(policy.behaviours), 'behaviour')}, {_n(len(policy.lists), 'list')},"
+              f" {_n(len(policy.measures), 'measure')}")
+    out.print(f"{path}: valid policy {policy.meta.name!r} ({counts})", markup=False)
 
 
 @app.command()
-def explain(file: Annotated[str, typer.Argument(help="A policy file or scenario name.")]) -> None:
+def explain(file: Annotated[str, typer.Argument(
+        metavar="FILE", help="A policy file or scenario name.")]) -> None:
     """Print a policy in plain words."""
     from socialcredit.policy._explain import explain as explain_policy
 
@@ -164,7 +169,7 @@ def simulate(
             if report:
                 from socialcredit.report import write_report
 
-                files.append(write_report(staging).name)
+                files.append(write_report(staging, shown_as=out_dir).name)
             run_dir.commit()
     except SocialCreditError as exc:
         raise _fail(exc) from None
@@ -195,7 +200,8 @@ def _warm_up(quiet: bool) -> None:
 
 @app.command(name="report")
 def report_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by simulate.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR",
+                                            help="A run directory written by simulate.")],
 ) -> None:
     """Write RUN_DIR/report.html: one file, opens offline, charts of what the system did."""
     from socialcredit.report import write_report
@@ -237,7 +243,8 @@ class _progress:
             TextColumn("{task.description}"), BarColumn(),
             TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[unit]}"),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-            console=err, transient=False, disable=quiet,
+            # piped (not a terminal): no bar, whose lines would be cut at 80 columns
+            console=err, transient=False, disable=quiet or not err.is_terminal,
         )
         self.tasks: dict[str, int] = {}
         self.t0 = time.perf_counter()
@@ -338,7 +345,8 @@ def serve(
 
 @app.command()
 def ingest(
-    ledger: Annotated[Path, typer.Argument(help="ledger.parquet from simulate --ledger")],
+    ledger: Annotated[Path, typer.Argument(metavar="LEDGER",
+                                           help="ledger.parquet from simulate --ledger")],
     policy_name: Annotated[str, typer.Option("--policy", help="The run's policy.")] = "seed",
     db: DbOpt = "sqlite:///socialcredit.db",
     start: Annotated[str, typer.Option(help="The date of the run's day 0.")] = "2026-01-01",

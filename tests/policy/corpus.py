@@ -382,6 +382,48 @@ def society_cases() -> Iterator[Case]:
                                 math.nan), names=("population.person_traits.risk.sigma",))
 
 
+def review_cases() -> Iterator[Case]:
+    """Cases a cold review found: each was accepted, or hid another problem."""
+    ref = load("reference")
+    zero = copy.deepcopy(ref)
+    for r in zero["regions"]:
+        r["weight"] = "0/5"
+    yield case("review:weights-zero-as-fractions", zero, names=("regions",), problems=1)
+    typo = put(put(ref, ("measures", 0, "servise"), "flight"), ("measures", 0, "list"),
+               "greylist")
+    yield case("review:typo-and-reference-in-one-item", typo,
+               names=("measures[0]: unknown field 'servise'", "measures[0].list"), problems=2)
+    yield case("review:bad-rate-and-channel", put(put(ref, ("behaviours", 0, "rate"), 5),
+                                                  ("behaviours", 0, "channel"), "drone"),
+               names=("behaviours[0].rate", "behaviours[0].channel"), problems=2)
+    yield case("review:bad-days-and-kind", put(put(ref, ("lists", 0, "triggers", 0, "days"),
+                                                   0), ("lists", 0, "triggers", 0, "kind"),
+                                               "treason"),
+               names=("lists[0].triggers[0].days", "lists[0].triggers[0].kind"), problems=2)
+    for bad in ("A.A", "a b", "", "x" * 40):
+        yield case(f"review:grade-name={bad[:5]!r}",
+                   put(ref, ("person_score", "grades", 0, "name"), bad),
+                   names=("person_score.grades[0].name",))
+    for bad in ("city\x1b[31m", "   ", "new\nline"):
+        yield case(f"review:region-name={bad!r}", put(ref, ("regions", 0, "name"), bad),
+                   names=("regions[0].name",))
+    yield case("review:name-with-spaces", put(ref, ("behaviours", 0, "name"), " volunteering "),
+               names=("behaviours[0].name",))
+    yield case("review:base-outside-clamp", put(ref, ("person_score", "clamp"), [0, 500]),
+               names=("person_score",))
+    yield case("review:same-trigger-twice", put(ref, ("lists", 0, "triggers"), [
+        {"kind": "court_judgment_default", "days": 365},
+        {"kind": "court_judgment_default", "days": 30}]), names=("lists[0]",))
+    yield case("review:unused-trait-parameter", put(ref, ("population", "person_traits", "risk",
+                                                          "a"), 2.0),
+               names=("population.person_traits.risk",))
+    yield case("review:empty-grades", put(drop(ref, ("measures", 0, "list")),
+                                          ("measures", 0, "grades"), []),
+               names=("measures[0].grades",))
+    yield case("review:date-value", put(ref, ("behaviours", 0, "rate"), "1979-05-27"),
+               names=("behaviours[0].rate",))
+
+
 def many_problems_case() -> Case:
     """Four problems of different sorts in one file: all four are reported."""
     ref = load("reference")
@@ -436,6 +478,8 @@ def runs_cases() -> Iterator[Case]:
     yield case("runs:constant-trait", put(ref, ("population", "person_traits", "risk"),
                                           {"distribution": "constant", "value": 0}),
                refused=False)
+    yield case("runs:integral-floats", put(ref, ("person_score", "window_days"), 180.0),
+               refused=False)
     yield case("runs:grade-spillover", put(ref, ("measures",), [*ref["measures"], {
         "name": "low_grade_children", "type": "sanction", "service": "school_choice",
         "grades": ["D"], "reaches": "children"}]), refused=False)
@@ -448,7 +492,8 @@ def corpus() -> list[Case]:
     out = [*numeric_cases("reference"), *numeric_cases("seed"), *domain_cases(),
            *reference_cases(), *missing_cases("reference"), *missing_cases("seed"),
            *unknown_key_cases("reference"), *unknown_key_cases("driving-points"),
-           *structure_cases(), *society_cases(), many_problems_case(), *text_cases(),
+           *structure_cases(), *society_cases(), *review_cases(), many_problems_case(),
+           *text_cases(),
            *runs_cases()]
     ids = [c.id for c in out]
     assert len(ids) == len(set(ids)), "case ids are unique"

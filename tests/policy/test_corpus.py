@@ -148,6 +148,8 @@ def test_odd_but_valid_files_run_to_a_meaningful_result(case, tmp_path):
         for k, v in d.items():
             if isinstance(v, dict):
                 shares(v, f"{path}.{k}")
+            elif v is None:
+                continue  # a share of nobody (no children, no companies): null, not 0
             elif k not in ("mean_score", "mean_tax_multiplier") and not k.startswith(
                     "records_per"):
                 assert 0.0 <= v <= 1.0, (path, k, v)
@@ -155,5 +157,48 @@ def test_odd_but_valid_files_run_to_a_meaningful_result(case, tmp_path):
                 assert math.isfinite(v)
 
     shares({k: v for k, v in summary.items() if k != "records_per_adult"})
+    if case.id == "runs:no-children":
+        assert summary["children_restricted"] is None
+    if case.id == "runs:no-companies":
+        assert summary["mean_tax_multiplier"] is None
     if case.id == "runs:late-rollout":
         assert "joins" in res.output  # warned: that region records nothing in this run
+
+
+def test_every_field_of_the_schema_says_what_it_is():
+    schema = json_schema()
+    missing = [f"{name}.{p}" for name, d in schema["$defs"].items()
+               for p, v in d.get("properties", {}).items() if "description" not in v]
+    missing += [p for p, v in schema["properties"].items() if "description" not in v]
+    assert missing == []
+    text = json.dumps(schema)
+    assert "]]" not in text.replace("[[", "")  # no stray brackets in descriptions
+
+
+def test_the_schema_agrees_with_the_loader_on_names_and_integers():
+    """What the loader accepts the schema accepts, and the other way round, for the
+    cases where they used to differ."""
+    from .corpus import load, put
+
+    ref = load("reference")
+    same = [
+        (put(ref, ("person_score", "window_days"), 180.0), True),  # an integral float
+        (put(ref, ("channels", "Camera2"), {}), False),            # not a name
+        (put(ref, ("regions", 0, "name"), "   "), False),           # blank
+        (put(ref, ("behaviours", 0, "name"), " volunteering "), False),
+        (put(ref, ("person_score", "grades", 0, "name"), "A.A"), False),
+    ]
+    for data, ok in same:
+        try:
+            parse_policy(_toml(data))
+            loaded = True
+        except PolicyError:
+            loaded = False
+        assert loaded is ok, data
+        assert VALIDATOR.is_valid(data) is ok, data
+
+
+def _toml(data: dict) -> str:
+    from .corpus import to_toml
+
+    return to_toml(data)

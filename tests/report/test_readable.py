@@ -124,3 +124,34 @@ def test_a_flat_run_says_why(tmp_path):
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "this policy has no behaviours" in html
     assert "Every value is 0 in this run" in html
+
+
+def test_grades_keep_distinct_colours_however_many():
+    names = [f"G{k:02d}" for k in range(14)]
+    assert len(set(grade_colours(names))) == 14
+    assert grade_colours(names)[-1] == grade_colours(["A", "B"])[-1]  # the lowest is red
+
+
+def test_series_named_like_the_rows_fields_keep_their_data(tmp_path):
+    """A grade or a list may be named "day" or "run": the rows' own fields are apart."""
+    text = scenario_path("reference").read_text(encoding="utf-8")
+    text = text.replace('name = "blacklist"', 'name = "day"').replace(
+        'list = "blacklist"', 'list = "day"').replace('"blacklist"]', '"day"]').replace(
+        '{ name = "AAA", min = 1050 }', '{ name = "run", min = 1050 }')
+    policy = tmp_path / "names.toml"
+    policy.write_text(text, encoding="utf-8")
+    out = simulate(tmp_path / "names", str(policy), "-n", "3000", "-d", "30", "--report")
+    s = specs((out / "report.html").read_text(encoding="utf-8"))
+    rows = s["list_sizes"]["data"]["values"]
+    assert {r["_day"] for r in rows} == set(range(30))
+    assert "day" in s["list_sizes"]["transform"][0]["fold"]
+    assert "run" in s["grade_shares"]["transform"][0]["fold"]
+
+
+def test_a_comparison_does_not_colour_changes_good_or_bad(pair, tmp_path):
+    html = write_comparison(list(pair), tmp_path / "c.html").read_text(encoding="utf-8")
+    assert 'class="up"' not in html
+    assert 'class="down"' not in html
+    assert 'class="changed"' in html
+    spec = specs(html)["wrongful"]
+    assert spec["encoding"]["y"]["axis"]["tickMinStep"] == 1  # counts: no repeated ticks

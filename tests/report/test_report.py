@@ -159,7 +159,7 @@ def test_compare_overlays_runs_and_tabulates_differences(pair, tmp_path):
     assert diff == {"field": [a.name, b.name],
                     "channels.camera.misattribution": ["0.05", "0.0"]}
     specs = json.loads(re.search(r"const SPECS = (\{.*?\});\n", html, re.S).group(1))
-    runs = {row["run"] for row in specs["list_sizes"]["data"]["values"]}
+    runs = {row["_run"] for row in specs["list_sizes"]["data"]["values"]}
     assert len(runs) == 2
 
 

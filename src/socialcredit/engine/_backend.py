@@ -26,7 +26,18 @@ from socialcredit.engine._kernel import run_chunk as _cpu_run_chunk
 from socialcredit.engine._plan import TypePlan
 from socialcredit.errors import RunConfigError, SocialCreditError
 
-FIFO_CAPACITY = 1 << 13
+FIFO_CAPACITY = 1 << 13  # the smallest ring buffer of a subject's counting records
+
+
+def fifo_capacity(plan: TypePlan, days: int) -> int:
+    """A ring buffer that holds every record a subject can have counting at once: a
+    behaviour acts at most once a day and a channel makes at most one false positive a
+    day, over the window (or the run, if shorter); misattributed records from others
+    get a margin on top (a subject receiving more than that is an error, said so)."""
+    a = plan.arrays
+    per_day = int((a.behaviours.rate > 0).sum() + (a.channels.fp_rate > 0).sum())
+    need = min(plan.window, days) * max(per_day, 1) * 5 // 4 + 1024
+    return max(FIFO_CAPACITY, 1 << (need - 1).bit_length())
 
 
 class Sent(NamedTuple):
@@ -50,6 +61,7 @@ class Job:
     seed: int
     days: int
     replay: bool = False
+    fifo_capacity: int = FIFO_CAPACITY  # a power of two
 
     @property
     def n(self) -> int:
@@ -101,8 +113,9 @@ class CpuBackend:
         over = self._call(False, job, start, end, incoming, acc, final, _NO_BOX, led, records)
         if over:
             raise SocialCreditError(
-                f"a subject had more than {FIFO_CAPACITY - 1} records counting at once;"
-                " lower the rates or the score window")
+                f"a subject had more than {job.fifo_capacity - 1} records counting at once"
+                " (misattributed records from others piled up); lower the misattribution"
+                " or the score window")
         if not ledger:
             return None
         count = int(led.n[0])
@@ -120,7 +133,7 @@ class CpuBackend:
               records: L.RecordOut) -> int:
         p = job.plan
         work = L.work(len(p.behaviours), len(p.channels), len(p.lists), len(p.kinds),
-                      FIFO_CAPACITY)
+                      job.fifo_capacity)
         return int(_cpu_run_chunk(mode_a, job.replay, job.seed, start, end, job.days,
                                   p.arrays, p.consequences, job.society, incoming, acc, final,
                                   box, led, work, records))

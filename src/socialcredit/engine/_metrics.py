@@ -15,8 +15,10 @@ _PLURAL = {"person": "persons", "company": "companies"}
 QUANTILES = (0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
 
 
-def _share(num: float, den: float) -> float:
-    return float(num) / float(den) if den else 0.0
+def _share(num: float, den: float) -> float | None:
+    """num / den; None (null in JSON) when there is nobody to count: a share of no
+    adults, companies or records is undefined, not 0."""
+    return float(num) / float(den) if den else None
 
 
 def _levels(tr: TypeResult, key: str) -> np.ndarray:
@@ -38,7 +40,7 @@ def summary(run: RunResult) -> dict[str, Any]:
     if person is not None:
         adults = int(person.segment_sizes[0])
         adult = ~run.population.is_child
-        out["mean_score"] = float(person.final.score[adult].mean()) if adults else 0.0
+        out["mean_score"] = float(person.final.score[adult].mean()) if adults else None
         grades = _levels(person, "grade")[-1, 0]
         out["grades"] = {g: _share(grades[i], adults) for i, g in enumerate(person.plan.grades)}
         listed = _levels(person, "list")[-1, 0]
@@ -199,24 +201,27 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
     cols: dict[str, np.ndarray] = {"day": np.arange(run.days, dtype=np.int32)}
     for tname, tr in run.types.items():
         plan = tr.plan
-        n = max(int(tr.segment_sizes.sum()), 1)
+        n = int(tr.segment_sizes.sum())
+        none = np.full(run.days, None, dtype=object)  # nobody to measure: null, not 0
         hist = np.cumsum(tr.acc.hist, axis=0, dtype=np.int64)
         cdf = np.cumsum(hist, axis=1)
         values = np.arange(plan.n_bins) + plan.hist_lo
-        cols[f"{tname}_score_mean"] = (hist * values).sum(axis=1) / n
+        cols[f"{tname}_score_mean"] = (hist * values).sum(axis=1) / n if n else none
         for q in QUANTILES:
             idx = np.argmax(cdf >= np.ceil(q * n), axis=1)
-            cols[f"{tname}_score_p{round(q * 100):02d}"] = values[idx].astype(np.int32)
+            cols[f"{tname}_score_p{round(q * 100):02d}"] = (
+                values[idx].astype(np.int32) if n else none)
         grades = _levels(tr, "grade").sum(axis=1)
         for i, g in enumerate(plan.grades):
-            cols[f"{tname}_grade_{g}"] = grades[:, i] / n
+            cols[f"{tname}_grade_{g}"] = grades[:, i] / n if n else none
         if tname == "company":
             for s, seg in enumerate(plan.segments):
-                seg_n = max(int(tr.segment_sizes[s]), 1)
+                seg_n = int(tr.segment_sizes[s])
                 for i, g in enumerate(plan.grades):
-                    cols[f"company_{seg}_grade_{g}"] = _levels(tr, "grade")[:, s, i] / seg_n
+                    cols[f"company_{seg}_grade_{g}"] = (
+                        _levels(tr, "grade")[:, s, i] / seg_n if seg_n else none)
             if run.policy.companies.tax_multiplier:
-                cols["company_mean_tax_multiplier"] = grades @ _tax(tr) / n
+                cols["company_mean_tax_multiplier"] = grades @ _tax(tr) / n if n else none
             if run.policy.companies.procurement_excluded_grades:
                 cols["company_procurement_excluded"] = _procurement_excluded(tr)
         lists = _levels(tr, "list").sum(axis=1)

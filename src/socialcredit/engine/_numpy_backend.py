@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from socialcredit.engine import _layout as L
-from socialcredit.engine._backend import FIFO_CAPACITY, Job, Sent
+from socialcredit.engine._backend import Job, Sent
 from socialcredit.engine._decide import applying, decide, disclosed
 from socialcredit.engine._identity import (
     record_identity,
@@ -365,10 +365,11 @@ class _Chunk:
         """Append records against subjects (request) and apply their triggers (resolve)."""
         kk = self.a.kinds
         for row, kind, doer in zip(rows.tolist(), kinds.tolist(), doers.tolist(), strict=True):
-            if self.count[row] >= FIFO_CAPACITY:  # the kernel's ring buffer is full
+            if self.count[row] >= self.job.fifo_capacity:  # the kernel's ring buffer is full
                 raise SocialCreditError(
-                    f"a subject had more than {FIFO_CAPACITY - 1} records counting at once;"
-                    " lower the rates or the score window")
+                    f"a subject had more than {self.job.fifo_capacity - 1} records counting"
+                    " at once (misattributed records from others piled up); lower the"
+                    " misattribution or the score window")
             self.r_row.append(row)
             self.r_day.append(t)
             self.r_kind.append(kind)

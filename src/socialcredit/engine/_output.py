@@ -39,6 +39,10 @@ class RunDir:
         if str(out).strip() == "":
             raise RunOutputError("the run directory (--out) is empty; name a directory")
         self.out = Path(out)
+        here = Path.cwd().resolve()
+        if self.out.resolve() in (here, *here.parents):
+            raise RunOutputError(f"{self.out}: is the current directory or holds it; a run"
+                                 " directory is replaced whole: choose one below it")
         if self.out.exists() and not self.out.is_dir():
             raise RunOutputError(f"{self.out}: exists and is not a directory")
         if self.out.is_dir() and any(self.out.iterdir()) and not is_run_dir(self.out):
@@ -123,7 +127,9 @@ def write_run(run: RunResult, staging: Path, policy_text: str | None,
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         cols = daily_metrics(run)
-        pq.write_table(pa.table({k: np.asarray(v) for k, v in cols.items()}),
+        pq.write_table(pa.table({k: pa.array(np.asarray(v), from_pandas=True)
+                                 if np.asarray(v).dtype == object else np.asarray(v)
+                                 for k, v in cols.items()}),
                        staging / "metrics.parquet", compression="zstd")
         if policy_text is not None:
             (staging / "policy.toml").write_text(policy_text, encoding="utf-8")

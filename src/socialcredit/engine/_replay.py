@@ -32,6 +32,8 @@ from socialcredit.engine._layout import (
 from socialcredit.engine._plan import TypePlan
 from socialcredit.errors import PolicyError
 
+MAX_RECORDS = 1 << 24  # per subject in one replay
+
 __all__ = ["NEVER", "Record", "Replay", "SubjectHistory", "SubjectState", "replay",
            "subject_history", "subject_state", "subject_states"]
 
@@ -75,8 +77,9 @@ def replay(plan: TypePlan, n: int, days: int, subject: np.ndarray, day: np.ndarr
             raise PolicyError(f"record kinds must index the {len(plan.kinds)} kinds")
         if subject.min() < 0 or subject.max() >= n:
             raise PolicyError(f"record subjects must index the {n} subjects")
-        if np.bincount(subject, minlength=n).max() >= FIFO_CAPACITY:
-            raise PolicyError(f"at most {FIFO_CAPACITY - 1} records per subject")
+    most = int(np.bincount(subject, minlength=n).max()) if m else 0
+    if most >= MAX_RECORDS:
+        raise PolicyError(f"at most {MAX_RECORDS - 1:,} records per subject")
     keys = np.zeros(m, np.uint64) if key is None else np.asarray(key, np.uint64)
     flags = np.zeros(m, np.int64) if true is None else np.where(np.asarray(true), 0, FALSE)
     order = np.lexsort((day, subject))
@@ -86,7 +89,8 @@ def replay(plan: TypePlan, n: int, days: int, subject: np.ndarray, day: np.ndarr
     society = Society(region=np.zeros(n, np.uint8), seg=seg,
                       traits=np.zeros((0, n), np.float32), n_children=np.zeros(n, np.int32),
                       pool=np.arange(n, dtype=np.int64), pool_off=np.array([0, n], np.int64))
-    job = Job(_replay_plan(plan, history), society, seed, days, replay=True)
+    job = Job(_replay_plan(plan, history), society, seed, days, replay=True,
+              fifo_capacity=max(FIFO_CAPACITY, 1 << most.bit_length()))
     acc = job.accumulators()
     final = final_arrays(n, len(plan.lists), True)
     out = record_out(m)

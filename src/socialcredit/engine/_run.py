@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from socialcredit.engine._backend import Backend, Job, Sent, get_backend
+from socialcredit.engine._backend import Backend, Job, Sent, fifo_capacity, get_backend
 from socialcredit.engine._kernel import FALSE, MISATTRIBUTED
 from socialcredit.engine._layout import (
     Accumulators,
@@ -133,6 +133,8 @@ def estimate_memory(policy: Policy, population: int, days: int, threads: int,
     from socialcredit.population._population import n_companies_for
 
     companies = n_companies_for(policy, population)
+    # a thread takes a chunk: there are never more busy threads than chunks
+    threads = max(1, min(threads, -(-max(population, companies) // chunk_size)))
     person_traits = len(policy.population.person_traits)
     company_traits = len(policy.population.company_traits)
     total = population * (1 + 1 + 4 + 4 + 4 * person_traits + 8 + 10)
@@ -214,7 +216,7 @@ def _run_type(be: Backend, plan: TypePlan, pop: Population, days: int, seed: int
               executor: ThreadPoolExecutor, threads: int, chunk_size: int,
               ledger: LedgerSink | None, progress: Progress | None,
               dates: bool) -> TypeResult:
-    job = Job(plan, society(plan, pop), seed, days)
+    job = Job(plan, society(plan, pop), seed, days, fifo_capacity=fifo_capacity(plan, days))
     n = job.n
     chunks = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
     label = {"person": "persons", "company": "companies"}[plan.type_name]

@@ -23,8 +23,8 @@ def _pts(p: int) -> str:
     return f"{p:+d} point{'s' if abs(p) != 1 else ''}"
 
 
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (plural or word + 's')}"
+def _n(count: float, word: str, plural: str | None = None) -> str:
+    return f"{count:g} {word if count == 1 else (plural or word + 's')}"
 
 
 def _behaviour(b: Behaviour, policy: Policy) -> str:
@@ -52,8 +52,9 @@ def _behaviour(b: Behaviour, policy: Policy) -> str:
 
 
 def _score(name: str, s: Score) -> list[str]:
-    how = (f"{s.base} plus the points of the last {s.window_days} days" if s.aggregate == "sum"
-           else f"the points of the newest record of the last {s.window_days} days, else {s.base}")
+    last = "the day" if s.window_days == 1 else f"the last {s.window_days} days"
+    how = (f"{s.base} plus the points of {last}" if s.aggregate == "sum"
+           else f"the points of the newest record of {last}, else {s.base}")
     lines = [f"{name} score: {how}" + (f", kept within {list(s.clamp)}." if s.clamp else ".")]
     bands = ", ".join(f"{g.name} >= {g.min}" if g.min is not None else f"{g.name} below"
                       for g in s.grades)
@@ -70,9 +71,9 @@ def _list(x: ListRule) -> str:
     for t in x.triggers:
         rep = ""
         if t.repair_after_days:
-            rep = (f" (credit repair: after {t.repair_after_days} days with probability"
+            rep = (f" (credit repair: after {_n(t.repair_after_days, 'day')} with probability"
                    f" {t.repair_probability:g})")
-        cond.append(f"a {t.kind} record, for {t.days} days whatever the score{rep}")
+        cond.append(f"a {t.kind} record, for {_n(t.days, 'day')} whatever the score{rep}")
     text = f"- {x.name} ({x.type}list of {_PLURAL[x.subject]}): " + " or ".join(cond)
     if x.excludes:
         text += f", unless on {', '.join(x.excludes)}"
@@ -91,8 +92,9 @@ def explain(policy: Policy) -> str:
         out += ["", m.description]
     pop = policy.population
     out += ["", "WHO IS WATCHED",
-            f"Synthetic persons ({pop.child_share:.0%} children, each linked to a guardian)"
-            f" and {pop.companies_per_person:g} companies per person ("
+            (f"Synthetic persons ({pop.child_share:.0%} children, each linked to a guardian)"
+             if pop.child_share > 0 else "Synthetic persons (no children)")
+            + f" and {_n(pop.companies_per_person, 'company', 'companies')} per person ("
             + ", ".join(f"{k.name} {k.share:.0%}" for k in pop.company_kinds) + ")."]
     joins = sorted({r.joins_day for r in policy.regions})
     out.append(f"{_n(len(policy.regions), 'region')}; "

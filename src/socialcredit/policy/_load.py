@@ -30,6 +30,16 @@ def load_policy(source: str | Path) -> Policy:
         raise PolicyFileError(f"{path}: no such file")
     if path.is_dir():
         raise PolicyFileError(f"{path}: is a directory, expected a policy file (.toml)")
+    if not path.is_file():
+        raise PolicyFileError(f"{path}: not a regular file (a device or a pipe?); expected a"
+                              " policy file (.toml)")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise PolicyFileError(f"{path}: cannot be read ({exc})") from exc
+    if size > MAX_FILE_CHARS:
+        raise PolicyFileError(f"{path}: {size:,} bytes; a policy file has at most"
+                              f" {MAX_FILE_CHARS:,}")
     try:
         # utf-8-sig: a byte-order mark, as some editors write, is not part of the TOML
         text = path.read_text(encoding="utf-8-sig")
@@ -88,8 +98,8 @@ def field_problems(exc: ValidationError) -> list[tuple[tuple, str]]:
     """Pydantic's errors as (field path, message), without pydantic's own vocabulary."""
     out = []
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if isinstance(p, int) or _is_key(p))
-        msg = err["msg"].removeprefix("Value error, ")
+        loc = tuple(err["loc"])
+        msg = _words(err["msg"].removeprefix("Value error, "))
         if err["type"] == "extra_forbidden":
             valid = _valid_keys(loc[:-1])
             msg = f"unknown field {loc[-1]!r}" + (
@@ -104,13 +114,14 @@ def field_problems(exc: ValidationError) -> list[tuple[tuple, str]]:
                     "pattern") == _NAME:
                 msg = ("should be a name: lowercase letters, digits and '_', starting with"
                        " a letter")
-            if "input" in err and _scalar(err["input"]) and "got" not in msg:
+            if "input" in err and "got" not in msg and "cannot be" not in msg and not (
+                    isinstance(err["input"], dict | list)):
                 msg += f", got {_show(err['input'])}"
         out.append((loc, msg))
     return out
 
 
-_TYPES = {  # pydantic's words for a value of the wrong type, in the format's words
+_TYPES = {  # the words for a value of the wrong type
     "model_type": "should be a table", "model_attributes_type": "should be a table",
     "dict_type": "should be a table", "list_type": "should be an array",
     "tuple_type": "should be an array", "int_type": "should be an integer",
@@ -119,16 +130,13 @@ _TYPES = {  # pydantic's words for a value of the wrong type, in the format's wo
 }
 
 
-def _is_key(part: object) -> bool:
-    """A field name or a user's key, not a pydantic schema tag ('function-after[...]')."""
-    return isinstance(part, str) and not any(c in part for c in "[]()") and not (
-        part in ("int", "float", "str", "bool", "none") or part.startswith(
-            ("constrained-", "function-", "literal", "lax-", "json-")))
-
-
-def _scalar(value: object) -> bool:
-    return isinstance(value, str | int | float | bool) and not (
-        isinstance(value, str) and len(value) > 80)
+def _words(msg: str) -> str:
+    """Pydantic's sentences in the policy's words ("Input should be" -> "should be")."""
+    for prefix in ("Input ", "List ", "Dictionary ", "String ", "Tuple "):
+        if msg.startswith(prefix + "should"):
+            msg = msg.removeprefix(prefix)
+    msg = msg.replace(" after validation", "").replace("Input", "the value")
+    return msg.replace("should have at least 1 item, not 0", "should not be empty")
 
 
 def _valid_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -39,21 +40,45 @@ MAX_COMPANY_KINDS = 62  # a rule's company kinds are bits of one int64
 MAX_MEASURES = 62  # per subject type: a state's measures are bits of one int64
 MAX_GRADES = 62
 MAX_DISCLOSURES = 62
-ScoreValue = Annotated[int, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
-Points = Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
-Threshold = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+def _integral(value: object) -> object:
+    """An integer written as a float with nothing after the point (180.0) is that integer,
+    as in JSON Schema; anything else is left for the integer check to refuse."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]
+ScoreValue = Annotated[Int, Field(ge=-MAX_SCORE, le=MAX_SCORE)]
+Points = Annotated[Int, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Threshold = Annotated[Int, Field(ge=-(2**31), le=2**31 - 1)]
+Days = Annotated[Int, Field(ge=1, le=MAX_DAYS)]
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME, max_length=64)]
+# a grade's name is a field name in the metrics and the report: no dots or spaces
+GradeName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*$", max_length=32)]
+# text that is printed (a region's name): no control characters, not blank
+Label = Annotated[str, Field(
+    pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$", max_length=64)]
 _FRACTION = r"^\s*\d+(\.\d+)?(\s*/\s*\d+(\.\d+)?)?\s*$"
 
 
 def _show(value: object) -> str:
+    """A value as the policy file would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and math.isnan(value):
         return "NaN"
     if isinstance(value, float) and math.isinf(value):
         return "infinity" if value > 0 else "-infinity"
-    return repr(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str | int | float):
+        return repr(value)
+    return f"a {type(value).__name__}"
 
 
 def number(value: object, what: str) -> float:
@@ -64,7 +89,7 @@ def number(value: object, what: str) -> float:
         try:
             return float(Fraction(value.replace(" ", "")))
         except ZeroDivisionError:
-            raise ValueError(f"division by zero in {value!r}") from None
+            raise ValueError(f"{what} cannot be {value!r}: a division by zero") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what} is a number, got {_show(value)}")
     x = float(value)
@@ -90,7 +115,7 @@ def _bounded(lo: float, hi: float, what: str, hi_open: bool = False) -> Any:
     number_schema["exclusiveMaximum" if hi_open else "maximum"] = hi
     return Annotated[float, PlainValidator(_in(lo, hi, what, hi_open)), WithJsonSchema(
         {"anyOf": [number_schema, {"type": "string", "pattern": _FRACTION}],
-         "description": f"{what}: a number in [{lo:g}, {hi:g}{')' if hi_open else ']'}]"
+         "description": f"{what}: a number in [{lo:g}, {hi:g}{')' if hi_open else ']'}"
                         " or a fraction such as \"1/30\""})]
 
 
@@ -108,8 +133,8 @@ _TRAIT_REF = r"^(1-)?[a-z][a-z0-9_]*$"
 def _outcome_probability(value: object) -> float | str | None:
     if value is None:
         return None
-    if isinstance(value, str) and re.fullmatch(_TRAIT_REF, value.strip()):
-        return value.strip()
+    if isinstance(value, str) and re.fullmatch(_TRAIT_REF, value):
+        return value
     try:
         return _in(0.0, 1.0, "a probability")(value)
     except ValueError as exc:
@@ -129,18 +154,23 @@ OutcomeProbability = Annotated[float | str | None, PlainValidator(_outcome_proba
 class _Strict(BaseModel):
     # strict: a TOML value of the wrong type (true for a number, "5" for an integer, 1.5
     # for a number of days) is refused, never converted
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True,
-                              use_attribute_docstrings=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True,
+                              strict=True)
 
 
 class Meta(_Strict):
     """Who wrote the policy and what it models."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)]
+    """the policy's name (lowercase, digits, _ and -)"""
     title: str = ""
+    """a title for people"""
     description: str = ""
+    """what it models"""
     version: str = "1"
+    """its version, named by every decision the service makes"""
     sources: list[str] = Field(default_factory=list)
+    """where its facts come from"""
 
 
 class RunDefaults(_Strict):
@@ -151,9 +181,12 @@ class RunDefaults(_Strict):
     (seed, its subject's id, its own id), so a service and a simulation with the same
     seed repair the same records."""
 
-    population: int = Field(100_000, ge=1, le=2_000_000_000)
-    days: int = Field(365, ge=1, le=20_000)
-    seed: int = Field(0, ge=0, lt=2**63)
+    population: Int = Field(100_000, ge=1, le=2_000_000_000)
+    """persons, when the command line gives none"""
+    days: Int = Field(365, ge=1, le=20_000)
+    """days, when the command line gives none"""
+    seed: Int = Field(0, ge=0, lt=2**63)
+    """the seed of a run, and of the service's random rules (credit repair)"""
 
 
 class Trait(_Strict):
@@ -164,6 +197,7 @@ class Trait(_Strict):
     """
 
     distribution: Literal["lognormal", "beta", "constant"]
+    """lognormal, beta or constant"""
     sigma: float | None = Field(None, gt=0, le=5, allow_inf_nan=False)
     """lognormal: the spread of its logarithm"""
     mean: Parameter = 1.0
@@ -178,12 +212,18 @@ class Trait(_Strict):
     @model_validator(mode="after")
     def _parameters(self) -> Trait:
         need = {"lognormal": ("sigma",), "beta": ("a", "b"), "constant": ("value",)}
+        takes = {"lognormal": ("sigma", "mean"), "beta": ("a", "b"), "constant": ("value",)}
         missing = [p for p in need[self.distribution] if getattr(self, p) is None]
         if missing:
-            raise ValueError(
-                f"a {self.distribution} trait needs {', '.join(missing)}"
-                f" (it takes {', '.join(need[self.distribution])})"
-            )
+            raise ValueError(f"a {self.distribution} trait needs {' and '.join(missing)}")
+        defaults = {"mean": 1.0}  # a stored policy (run.json) writes every field
+        unused = [p for p in ("sigma", "mean", "a", "b", "value")
+                  if p not in takes[self.distribution]
+                  and getattr(self, p) not in (None, defaults.get(p))]
+        if unused:
+            raise ValueError(f"a {self.distribution} trait takes"
+                             f" {' and '.join(takes[self.distribution])}, not"
+                             f" {' or '.join(unused)}")
         return self
 
     def lowest(self) -> float:
@@ -208,6 +248,7 @@ class CompanyKind(_Strict):
     """A kind of company (restaurant, firm, ...) and its share of companies."""
 
     name: Name
+    """the kind's name"""
     share: Probability
 
 
@@ -226,6 +267,7 @@ class Population(_Strict):
         default_factory=lambda: [CompanyKind(name="firm", share=1.0)], min_length=1,
         max_length=MAX_COMPANY_KINDS,
     )
+    """the kinds of company and their shares (adding up to 1)"""
 
     @field_validator("company_kinds")
     @classmethod
@@ -240,12 +282,13 @@ class Population(_Strict):
 class Region(_Strict):
     """A city or region: its share of people, its sensor coverage, and when it joins."""
 
-    name: str = Field(min_length=1, max_length=64)
+    name: Label
+    """its name"""
     weight: Weight = 1.0
     """its share of people, relative to the other regions' weights"""
     coverage: dict[Name, Coverage] = Field(default_factory=dict)
     """coverage by name (e.g. camera = 0.3), read by the channels that name it"""
-    joins_day: int = Field(0, ge=0, le=20_000)
+    joins_day: Int = Field(0, ge=0, le=20_000)
     """the day it joins the system (rollout): no records before"""
 
 
@@ -278,16 +321,19 @@ class Channel(_Strict):
     misattribution: Probability = 0.0
     """the probability that a recorded act is recorded against another subject"""
     misattribution_target: Literal["same_region"] = "same_region"
+    """who a misattributed record falls on (same_region)"""
     deterrence: Probability = 0.0
     """acts fall by deterrence x coverage where watched"""
     learning: Learning = 0.0
     """(experimental) perceived coverage gained per own detection"""
     false_positive: FalsePositive | None = None
+    """records about subjects who did nothing"""
     automated: bool = False
     """records come from an automated system (cameras read by AI, ...)"""
     review_below_confidence: Probability | None = None
     """service: a record with a lower confidence waits for a human reviewer"""
     description: str = ""
+    """free text"""
 
 
 class Outcome(_Strict):
@@ -300,16 +346,21 @@ class Outcome(_Strict):
     name: Name
     """the record kind this outcome makes"""
     points: Points
+    """the points of its record"""
     probability: OutcomeProbability = None
     kind: Literal["merit", "violation"] = "violation"
+    """merit or violation"""
 
 
 class Behaviour(_Strict):
     """Something a subject does, how often, what it is worth and who sees it."""
 
     name: Name
+    """its name (and the record kind it makes, with points)"""
     subject: SubjectType = "person"
+    """person or company"""
     kind: Literal["merit", "violation"] | None = None
+    """with points: merit or violation"""
     rate: DailyProbability
     """the probability, per subject and day, of an act (before its multiplier)"""
     multiplier: Name | None = None
@@ -317,11 +368,13 @@ class Behaviour(_Strict):
     points: Points | None = None
     """the points of its record (or give outcomes)"""
     outcomes: list[Outcome] | None = None
+    """the record kinds an act can make, tried in order (or give points)"""
     channel: Name
     """the channel that records it"""
     company_kinds: list[Name] | None = Field(None, min_length=1)
     """company behaviours: the kinds of company that have it (default: all)"""
     description: str = ""
+    """free text"""
 
     @model_validator(mode="after")
     def _points_or_outcomes(self) -> Behaviour:
@@ -349,8 +402,10 @@ class Behaviour(_Strict):
 
 
 class Grade(_Strict):
-    name: str = Field(min_length=1, max_length=32)
+    name: GradeName
+    """the grade's name (letters, digits, _, + and -)"""
     min: Threshold | None = None
+    """the lowest score in this grade (the last grade has none)"""
 
 
 class Score(_Strict):
@@ -363,7 +418,7 @@ class Score(_Strict):
 
     base: ScoreValue
     """the score with no record"""
-    window_days: int = Field(ge=1, le=MAX_DAYS)
+    window_days: Days
     """a record of day s counts on days s .. s + window_days - 1"""
     aggregate: Literal["sum", "latest"] = "sum"
     """sum: base + points in the window; latest: the newest record's points"""
@@ -390,6 +445,9 @@ class Score(_Strict):
         _unique([g.name for g in self.grades], "grade")
         if self.clamp is not None and self.clamp[0] > self.clamp[1]:
             raise ValueError(f"clamp must be [low, high] with low <= high, got {list(self.clamp)}")
+        if self.clamp is not None and not self.clamp[0] <= self.base <= self.clamp[1]:
+            raise ValueError(f"the base ({self.base}) lies outside the clamp {list(self.clamp)}:"
+                             " a subject with no record would not have it")
         return self
 
     def grade_names(self) -> list[str]:
@@ -401,9 +459,9 @@ class Trigger(_Strict):
 
     kind: Name
     """the record kind that lists"""
-    days: int = Field(ge=1, le=MAX_DAYS)
+    days: Days
     """how long it lists, from the record's day"""
-    repair_after_days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    repair_after_days: Days | None = None
     """credit repair: the listing's length for those repaired"""
     repair_probability: Probability = 0.0
     """credit repair: the probability a listed subject is repaired"""
@@ -427,10 +485,13 @@ class ListRule(_Strict):
     """
 
     name: Name
+    """its name"""
     label: Name | None = None
     """the word in summaries (default: the name + 'ed')"""
     subject: SubjectType = "person"
+    """person or company"""
     type: Literal["black", "red"] = "black"
+    """black (a sanction list) or red (a privilege list)"""
     score_below: Threshold | None = None
     """on the list while the score is below this"""
     score_at_least: Threshold | None = None
@@ -439,11 +500,12 @@ class ListRule(_Strict):
     """records that list their subject for a time, whatever the score"""
     excludes: list[Name] = Field(default_factory=list)
     """lists defined earlier that keep a subject off this one"""
-    duration_days: int | None = Field(None, ge=1, le=MAX_DAYS)
+    duration_days: Days | None = None
     """entering by score starts a ban of this length"""
     clear_points: bool = False
     """entering wipes the points that led there (needs duration_days)"""
     description: str = ""
+    """free text"""
 
     @model_validator(mode="after")
     def _condition(self) -> ListRule:
@@ -453,6 +515,7 @@ class ListRule(_Strict):
             raise ValueError("a list needs score_below, score_at_least or triggers")
         if self.clear_points and self.duration_days is None:
             raise ValueError("clear_points needs duration_days (the ban that replaces them)")
+        _unique([t.kind for t in self.triggers], "trigger of kind")
         return self
 
     @property
@@ -469,18 +532,23 @@ class Measure(_Strict):
     """
 
     name: Name
+    """its name"""
     type: Literal["sanction", "privilege"]
+    """sanction or privilege"""
     subject: SubjectType = "person"
+    """person or company"""
     service: Name | None = None
     """the service a gatekeeper asks about (flight, school_choice, ...)"""
     list: Name | None = None
     """it applies to subjects on this list (or give grades)"""
-    grades: builtins.list[str] | None = None
+    grades: builtins.list[str] | None = Field(None, min_length=1)
     """it applies to subjects in these grades (or give list)"""
     reaches: Literal["self", "children"] = "self"
     """children: it falls on the children of the subjects it applies to"""
     legal_basis: str = ""
+    """the law or rule it rests on, shown with each decision"""
     description: str = ""
+    """free text"""
 
     @model_validator(mode="after")
     def _rule(self) -> Measure:
@@ -511,9 +579,10 @@ class Disclosure(_Strict):
     Nothing else about them is shown."""
 
     subject: SubjectType = "person"
+    """person or company"""
     list: Name | None = None
     """publish subjects on this list (or give grades)"""
-    grades: builtins.list[str] | None = None
+    grades: builtins.list[str] | None = Field(None, min_length=1)
     """publish subjects in these grades (or give list)"""
     company_kinds: builtins.list[Name] | None = Field(None, min_length=1)
     """companies: only these kinds (default: all)"""
@@ -546,30 +615,47 @@ class ExtraShare(_Strict):
     """An extra summary share: the companies of one kind in one grade."""
 
     name: Name
+    """its key in summary.json"""
     company_kind: Name
+    """the kind of company it counts"""
     grade: str
+    """the company grade it counts"""
 
 
 class Summary(_Strict):
     extra_company_grade_shares: list[ExtraShare] = Field(default_factory=list)
+    """more statistics: companies of a kind in a grade"""
 
 
 class Policy(_Strict):
     """A whole social credit system. Load one with `load_policy`."""
 
     meta: Meta
+    """who wrote it and what it models"""
     run: RunDefaults = RunDefaults()
+    """default sizes and the seed"""
     population: Population = Population()
+    """how the synthetic society is made"""
     regions: list[Region] = Field(min_length=1, max_length=4096)
+    """cities or regions: share of people, coverage, rollout"""
     channels: dict[Name, Channel] = Field(min_length=1)
+    """the channels that record acts, by name"""
     behaviours: list[Behaviour] = Field(default_factory=list)
+    """what subjects do, and what it is worth"""
     person_score: Score | None = None
+    """how persons' records become a score and a grade"""
     company_score: Score | None = None
+    """how companies' records become a score and a grade"""
     lists: list[ListRule] = Field(default_factory=list, max_length=16)
+    """blacklists and redlists"""
     measures: list[Measure] = Field(default_factory=list)
+    """sanctions and privileges"""
     disclosure: list[Disclosure] = Field(default_factory=list)
+    """what is published about whom"""
     companies: Companies = Companies()
+    """what a company's grade brings"""
     summary: Summary = Summary()
+    """extra statistics"""
 
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Policy:

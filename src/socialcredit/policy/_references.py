@@ -9,7 +9,7 @@ it together with field validation, so one run of `validate` lists every problem.
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +67,20 @@ def _record_kinds(b: dict) -> list[tuple[Loc, str]]:
     return [(("name",), b["name"])] if isinstance(b.get("name"), str) else []
 
 
+def _strs(items: Any) -> list[tuple[int, str]]:
+    """The strings of a raw array, with their indices."""
+    return [(k, x) for k, x in enumerate(items) if isinstance(x, str)] if isinstance(
+        items, list) else []
+
+
 def problems(data: dict, valid: Parts) -> list[Problem]:  # noqa: C901 - one place for all
-    """Every cross-reference and domain problem of a policy, in file order."""
+    """Every cross-reference and domain problem of a policy, in file order.
+
+    References are read from the raw data, so an item with a broken field still has its
+    references checked (every problem at once); domains that need a valid definition (a
+    trait used as a probability) are checked where that definition is valid."""
+    from socialcredit.policy._model import _TRAIT_REF, number
+
     out: list[Problem] = []
 
     def add(loc: Loc, msg: str) -> None:
@@ -101,11 +113,15 @@ def problems(data: dict, valid: Parts) -> list[Problem]:  # noqa: C901 - one pla
                 seen.add(name)
 
     # ------------------------------------------------------------------ the society
-    if regions and all(isinstance(r.get("weight", 1.0), int | float) for _, r in regions):
-        weights = [float(r.get("weight", 1.0)) for _, r in regions]
-        if all(math.isfinite(w) for w in weights) and sum(weights) <= 0:
-            add(("regions",), "every region's weight is 0: nobody would live anywhere;"
-                              " give at least one region a positive weight")
+    weights = []
+    for _, r in regions:
+        try:
+            weights.append(number(r.get("weight", 1.0), "a weight"))
+        except ValueError:
+            weights.append(None)
+    if regions and None not in weights and sum(weights) <= 0:  # type: ignore[arg-type]
+        add(("regions",), "every region's weight is 0: nobody would live anywhere;"
+                          " give at least one region a positive weight")
     used_coverage = {c.get("coverage") for c in channels_raw.values()
                      if isinstance(c, dict) and isinstance(c.get("coverage"), str)}
     unused: dict[str, list[int]] = {}
@@ -129,47 +145,55 @@ def problems(data: dict, valid: Parts) -> list[Problem]:  # noqa: C901 - one pla
                     f"record kind {kind!r} is also made by behaviours[{made_by[kind]}]")
             made_by.setdefault(kind, i)
             kinds.setdefault(kind, _subject(b))
-    for i, b in valid.behaviours.items():
+    for i, b in _list(data, "behaviours"):
         here = ("behaviours", i)
-        if b.channel not in channels_raw:
-            add((*here, "channel"), f"unknown channel {b.channel!r}; channels are"
+        subject = _subject(b)
+        channel = _str(b.get("channel"))
+        if channel is not None and channel not in channels_raw:
+            add((*here, "channel"), f"unknown channel {channel!r}; channels are"
                                     f" {_names(channels_raw)}")
-        traits = trait_names[b.subject]
-        valid_traits = valid.traits.get(b.subject, {})
-        if b.multiplier is not None:
-            if b.multiplier not in traits:
-                add((*here, "multiplier"), f"unknown {b.subject} trait {b.multiplier!r};"
-                                           f" {b.subject} traits are {_names(traits)}")
-            elif b.multiplier in valid_traits and valid_traits[b.multiplier].lowest() < 0:
+        traits = trait_names[subject]
+        valid_traits = valid.traits.get(subject, {})
+        multiplier = _str(b.get("multiplier"))
+        if multiplier is not None:
+            if multiplier not in traits:
+                add((*here, "multiplier"), f"unknown {subject} trait {multiplier!r};"
+                                           f" {subject} traits are {_names(traits)}")
+            elif multiplier in valid_traits and valid_traits[multiplier].lowest() < 0:
                 add((*here, "multiplier"),
-                    f"trait {b.multiplier!r} can be negative"
-                    f" ({valid_traits[b.multiplier].describe()}); a rate's multiplier is 0"
+                    f"trait {multiplier!r} can be negative"
+                    f" ({valid_traits[multiplier].describe()}); a rate's multiplier is 0"
                     " or more")
-        for j, (_kind, _points, _cls, prob) in enumerate(b.record_kinds()):
-            if not isinstance(prob, str):
+        outcomes = b.get("outcomes") if isinstance(b.get("outcomes"), list) else []
+        for j, o in enumerate(outcomes):
+            prob = o.get("probability") if isinstance(o, dict) else None
+            if not (isinstance(prob, str) and re.fullmatch(_TRAIT_REF, prob)):
                 continue
             name = prob.removeprefix("1-")
             loc = (*here, "outcomes", j, "probability")
             if name not in traits:
-                add(loc, f"unknown {b.subject} trait {name!r}; {b.subject} traits are"
+                add(loc, f"unknown {subject} trait {name!r}; {subject} traits are"
                          f" {_names(traits)}")
             elif name in valid_traits and not valid_traits[name].is_probability():
                 add(loc, f"trait {name!r} ({valid_traits[name].describe()}) is not a"
                          " probability: a trait used here must lie in [0, 1] (a beta trait,"
                          " or a constant between 0 and 1)")
-        for k, kind in enumerate(b.company_kinds or []):
+        for k, kind in _strs(b.get("company_kinds")):
             if kind not in company_kinds:
                 add((*here, "company_kinds", k), f"unknown company kind {kind!r}; kinds are"
                                                  f" {_names(company_kinds)}")
-        if scores_raw[b.subject] is None:
-            add((*here, "subject"), f"a {b.subject} behaviour needs a [{b.subject}_score]"
+        if scores_raw[subject] is None:
+            add((*here, "subject"), f"a {subject} behaviour needs a [{subject}_score]"
                                     " table, and there is none")
 
     # ------------------------------------------------------------------ channels
-    for name, ch in valid.channels.items():
-        if ch.coverage is not None:
+    for name, ch in channels_raw.items():
+        if not isinstance(ch, dict):
+            continue
+        coverage = _str(ch.get("coverage"))
+        if coverage is not None:
             lacking = [str(r.get("name", i)) for i, r in regions
-                       if ch.coverage not in (r.get("coverage") if isinstance(
+                       if coverage not in (r.get("coverage") if isinstance(
                            r.get("coverage"), dict) else {})]
             if lacking:
                 shown = ", ".join(repr(x) for x in lacking[:5]) + (
@@ -177,11 +201,13 @@ def problems(data: dict, valid: Parts) -> list[Problem]:  # noqa: C901 - one pla
                 defined = {k for _, r in regions if isinstance(r.get("coverage"), dict)
                            for k in r["coverage"]}
                 add(("channels", name, "coverage"),
-                    f"coverage {ch.coverage!r} is not defined by region(s) {shown};"
+                    f"coverage {coverage!r} is not defined by region(s) {shown};"
                     f" regions define {_names(defined)}")
-        if ch.false_positive is not None and ch.false_positive.kind not in kinds:
+        fp = ch.get("false_positive")
+        fp_kind = _str(fp.get("kind")) if isinstance(fp, dict) else None
+        if fp_kind is not None and fp_kind not in kinds:
             add(("channels", name, "false_positive", "kind"),
-                f"{ch.false_positive.kind!r} is not a record kind; kinds are {_names(kinds)}")
+                f"{fp_kind!r} is not a record kind; kinds are {_names(kinds)}")
 
     # ------------------------------------------------------------------ lists
     list_subject: dict[str, str] = {}
@@ -190,49 +216,52 @@ def problems(data: dict, valid: Parts) -> list[Problem]:  # noqa: C901 - one pla
         name = _str(x.get("name"))
         if name is not None:
             list_subject.setdefault(name, _subject(x))
-        rule = valid.lists.get(i)
-        if rule is None:
-            continue
         here = ("lists", i)
-        if scores_raw[rule.subject] is None:
-            add((*here, "subject"), f"a {rule.subject} list needs a [{rule.subject}_score]"
+        subject = _subject(x)
+        if scores_raw[subject] is None:
+            add((*here, "subject"), f"a {subject} list needs a [{subject}_score]"
                                     " table, and there is none")
-        for j, t in enumerate(rule.triggers):
+        triggers = x.get("triggers") if isinstance(x.get("triggers"), list) else []
+        for j, t in enumerate(triggers):
+            kind = _str(t.get("kind")) if isinstance(t, dict) else None
+            if kind is None:
+                continue
             loc = (*here, "triggers", j, "kind")
-            if t.kind not in kinds:
-                add(loc, f"{t.kind!r} is not a record kind; kinds are {_names(kinds)}")
-            elif kinds[t.kind] != rule.subject:
-                add(loc, f"{t.kind!r} is a {kinds[t.kind]} record, and this is a"
-                         f" {rule.subject} list")
-            if t.kind in triggered and triggered[t.kind] != i:
-                add(loc, f"{t.kind!r} already triggers lists[{triggered[t.kind]}]: a record"
+            if kind not in kinds:
+                add(loc, f"{kind!r} is not a record kind; kinds are {_names(kinds)}")
+            elif kinds[kind] != subject:
+                add(loc, f"{kind!r} is a {kinds[kind]} record, and this is a {subject} list")
+            if kind in triggered and triggered[kind] != i:
+                add(loc, f"{kind!r} already triggers lists[{triggered[kind]}]: a record"
                          " kind may trigger one list only")
-            triggered.setdefault(t.kind, i)
+            triggered.setdefault(kind, i)
         earlier = {_str(y.get("name")) for k, y in _list(data, "lists")
-                   if k < i and _subject(y) == rule.subject}
-        for j, e in enumerate(rule.excludes):
+                   if k < i and _subject(y) == subject}
+        for j, e in _strs(x.get("excludes")):
             if e not in earlier:
                 add((*here, "excludes", j),
-                    f"{e!r} must be a {rule.subject} list defined before this one (defined"
+                    f"{e!r} must be a {subject} list defined before this one (defined"
                     f" before: {_names(n for n in earlier if n)})")
 
     # ------------------------------------------------------------------ measures, disclosure
-    for section, items in (("measures", valid.measures), ("disclosure", valid.disclosure)):
-        for i, m in items.items():
+    for section in ("measures", "disclosure"):
+        for i, m in _list(data, section):
             here = (section, i)
-            if m.list is not None and list_subject.get(m.list) != m.subject:
-                same = _names(n for n, s in list_subject.items() if s == m.subject)
-                add((*here, "list"), f"{m.list!r} is not a {m.subject} list; {m.subject}"
+            subject = _subject(m)
+            name = _str(m.get("list"))
+            if name is not None and list_subject.get(name) != subject:
+                same = _names(n for n, s in list_subject.items() if s == subject)
+                add((*here, "list"), f"{name!r} is not a {subject} list; {subject}"
                                      f" lists are {same}")
-            for k, g in enumerate(m.grades or []):
-                known = grades[m.subject]
+            for k, g in _strs(m.get("grades")):
+                known = grades[subject]
                 if known is not None and g not in known:
-                    add((*here, "grades", k), f"unknown {m.subject} grade {g!r}; grades are"
+                    add((*here, "grades", k), f"unknown {subject} grade {g!r}; grades are"
                                               f" {known}")
-                elif known is None and scores_raw[m.subject] is None:
-                    add((*here, "grades", k), f"there is no [{m.subject}_score] table, so no"
-                                              f" {m.subject} grade")
-            for k, kind in enumerate(getattr(m, "company_kinds", None) or []):
+                elif known is None and scores_raw[subject] is None:
+                    add((*here, "grades", k), f"there is no [{subject}_score] table, so no"
+                                              f" {subject} grade")
+            for k, kind in _strs(m.get("company_kinds")):
                 if kind not in company_kinds:
                     add((*here, "company_kinds", k), f"unknown company kind {kind!r}; kinds"
                                                      f" are {_names(company_kinds)}")
@@ -244,25 +273,29 @@ def problems(data: dict, valid: Parts) -> list[Problem]:  # noqa: C901 - one pla
                                 " (each is a bit of one 64-bit mask)")
 
     # ------------------------------------------------------------------ companies, summary
-    if valid.companies is not None:
-        known = grades["company"] or []
-        for g in valid.companies.tax_multiplier:
-            if g not in known:
-                add(("companies", "tax_multiplier", g), f"unknown company grade {g!r}; grades"
-                                                        f" are {known}")
-        for k, g in enumerate(valid.companies.procurement_excluded_grades):
-            if g not in known:
-                add(("companies", "procurement_excluded_grades", k),
-                    f"unknown company grade {g!r}; grades are {known}")
-    if valid.summary is not None:
-        for k, extra in enumerate(valid.summary.extra_company_grade_shares):
-            here = ("summary", "extra_company_grade_shares", k)
-            if extra.grade not in (grades["company"] or []):
-                add((*here, "grade"), f"unknown company grade {extra.grade!r}; grades are"
-                                      f" {grades['company'] or []}")
-            if extra.company_kind not in company_kinds:
-                add((*here, "company_kind"), f"unknown company kind {extra.company_kind!r};"
-                                             f" kinds are {_names(company_kinds)}")
+    companies = data.get("companies") if isinstance(data.get("companies"), dict) else {}
+    known = grades["company"] or []
+    tax = companies.get("tax_multiplier")
+    for g in tax if isinstance(tax, dict) else {}:
+        if g not in known:
+            add(("companies", "tax_multiplier", g), f"unknown company grade {g!r}; grades"
+                                                    f" are {known}")
+    for k, g in _strs(companies.get("procurement_excluded_grades")):
+        if g not in known:
+            add(("companies", "procurement_excluded_grades", k),
+                f"unknown company grade {g!r}; grades are {known}")
+    summary = data.get("summary") if isinstance(data.get("summary"), dict) else {}
+    extras = summary.get("extra_company_grade_shares")
+    for k, extra in enumerate(extras if isinstance(extras, list) else []):
+        if not isinstance(extra, dict):
+            continue
+        here = ("summary", "extra_company_grade_shares", k)
+        grade, kind = _str(extra.get("grade")), _str(extra.get("company_kind"))
+        if grade is not None and grade not in known:
+            add((*here, "grade"), f"unknown company grade {grade!r}; grades are {known}")
+        if kind is not None and kind not in company_kinds:
+            add((*here, "company_kind"), f"unknown company kind {kind!r}; kinds are"
+                                         f" {_names(company_kinds)}")
     out += _summary_keys(data, valid)
     return out
 

@@ -14,10 +14,35 @@ SCHEMA_FILE = Path(__file__).with_name("policy.schema.json")
 
 
 def json_schema() -> dict[str, Any]:
+    """The policy format as a JSON Schema (draft 2020-12) that agrees with the loader on
+    every field's type and range: a map of names (channels, traits, coverage) admits no
+    key that is not a name."""
     schema = Policy.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "socialcredit policy"
+    _close_maps(schema)
     return schema
+
+
+_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum",
+           "lt": "exclusiveMaximum"}
+
+
+def _close_maps(node: Any) -> None:
+    """Maps of names admit names only; bounds use JSON Schema's words (pydantic writes
+    'ge'/'le' where a type has a validator of its own)."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        if node.get("type") in ("integer", "number"):
+            for short, word in _BOUNDS.items():
+                if short in node:
+                    node[word] = node.pop(short)
+        for v in node.values():
+            _close_maps(v)
+    elif isinstance(node, list):
+        for v in node:
+            _close_maps(v)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,11 @@ def build_population(policy: Policy, n_persons: int, seed: int) -> Population:
         pick = offsets[r] + np.minimum((u * n_r).astype(np.int64), np.maximum(n_r - 1, 0))
         has = n_r > 0
         guardian[children[has]] = pool[pick[has]]
+        # a child of a region with no adult (a tiny or child-heavy society) takes a
+        # guardian from anywhere, with the same draw
+        alone = ~has & (adults.size > 0)
+        guardian[children[alone]] = adults[np.minimum(
+            (u[alone] * adults.size).astype(np.int64), adults.size - 1)]
     n_children = np.bincount(guardian[guardian >= 0], minlength=n_persons).astype(np.int32)
 
     person_traits = _traits(seed, PERSON, pop.person_traits, n_persons, ~is_child)

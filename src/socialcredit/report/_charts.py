@@ -17,6 +17,9 @@ from socialcredit.report._data import RunData
 
 WIDTH = 500
 HEIGHT = 210
+# the rows' own fields: no series can be named so (names of grades, lists, measures and
+# channels begin with a letter or a digit)
+DAY, RUN = "_day", "_run"
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,21 @@ GRADE_COLOURS = ["#c62828", "#ef6c00", "#f9a825", "#7cb342", "#2e7d32", "#00838f
 
 
 def grade_colours(grades: list[str]) -> list[str]:
-    """Colours of grades listed from the highest: the lowest gets the first colour."""
+    """Colours of grades listed from the highest: the lowest gets the first colour, and
+    every grade its own (past ten, more are mixed in between)."""
     n = len(grades)
-    return [GRADE_COLOURS[min(n - 1 - i, len(GRADE_COLOURS) - 1)] for i in range(n)]
+    palette = GRADE_COLOURS if n <= len(GRADE_COLOURS) else [
+        _mix(GRADE_COLOURS, k / (n - 1)) for k in range(n)]
+    return [palette[n - 1 - i] for i in range(n)]
+
+
+def _mix(colours: list[str], x: float) -> str:
+    """The colour at x in [0, 1] along a list of colours."""
+    pos = x * (len(colours) - 1)
+    k = min(int(pos), len(colours) - 2)
+    f = pos - k
+    a, b = (tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in colours[k:k + 2])
+    return "#" + "".join(f"{round(u + (v - u) * f):02x}" for u, v in zip(a, b, strict=True))
 
 
 def _round(v: float) -> float:
@@ -50,7 +65,8 @@ def _day_axis(runs: list[RunData]) -> alt.X:
     last = max(r.days for r in runs) - 1
     # offset: the axis line sits a few pixels below the plot, so that a series at 0 (a
     # comparison's point, often) is not drawn under it
-    return alt.X("day:Q", title="day", scale=alt.Scale(domain=[0, max(last, 1)], nice=False),
+    return alt.X(f"{DAY}:Q", title="day", scale=alt.Scale(domain=[0, max(last, 1)],
+                                                           nice=False),
                  axis=alt.Axis(offset=6))
 
 
@@ -67,7 +83,7 @@ def _rows(runs: list[RunData], columns: Callable[[RunData], dict[str, list]],
         cols = columns(run)
         order += [k for k in cols if k not in order]
         for day in range(run.days):
-            row: dict[str, Any] = {"day": day, "run": run.label}
+            row: dict[str, Any] = {DAY: day, RUN: run.label}
             for series, values in cols.items():
                 v = values[day] if day < len(values) else None
                 if v is not None:
@@ -103,14 +119,16 @@ def _lines(rows: list[dict], order: list[str], runs: list[RunData], y_title: str
     enc: dict[str, Any] = {
         "x": _day_axis(runs),
         "y": alt.Y("value:Q", title=y_title, stack="zero" if stacked and not many else None,
-                   axis=alt.Axis(format=fmt)),
+                   axis=alt.Axis(format=fmt,
+                                 tickMinStep=1 if fmt == ",.0f" else alt.Undefined)),
         "color": alt.Color("series:N", title=None, sort=order, scale=scale,
                            legend=alt.Legend(orient="bottom", columns=3, labelLimit=400)),
-        "tooltip": [alt.Tooltip("run:N"), alt.Tooltip("series:N"), alt.Tooltip("day:Q"),
+        "tooltip": [alt.Tooltip(f"{RUN}:N", title="run"), alt.Tooltip("series:N"),
+                    alt.Tooltip(f"{DAY}:Q", title="day"),
                     alt.Tooltip("value:Q", format=fmt)],
     }
     if many:
-        enc["strokeDash"] = alt.StrokeDash("run:N", title="run",
+        enc["strokeDash"] = alt.StrokeDash(f"{RUN}:N", title="run",
                                            legend=alt.Legend(orient="bottom"))
     mark = base.mark_area(opacity=0.85) if stacked and not many else base.mark_line()
     return mark.encode(**enc).to_dict()
@@ -140,6 +158,13 @@ def _policy(run: RunData) -> dict[str, Any]:
     return run.manifest["policy"]
 
 
+def _same_grades(runs: list[RunData], score: str) -> bool:
+    """Whether the runs share one list of grades (then grades are coloured by rank)."""
+    lists = {tuple(g["name"] for g in (_policy(r).get(score) or {}).get("grades", []))
+             for r in runs}
+    return len(lists) == 1
+
+
 def _adults(run: RunData) -> float:
     return max(float(run.manifest["adults"]), 1.0)
 
@@ -155,22 +180,24 @@ def score_bands(runs: list[RunData]) -> Chart | None:
         if "p50" not in cols:
             continue
         for day in range(run.days):
-            rows.append({"day": day, "run": run.label,
+            rows.append({DAY: day, RUN: run.label,
                          "p05": cols["p05"][day], "p25": cols["p25"][day],
                          "p50": cols["p50"][day], "p75": cols["p75"][day],
                          "p95": cols["p95"][day], "mean": cols["mean"][day]})
     if not rows:
         return None
     base = alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT)
-    color = alt.Color("run:N", title="run", legend=alt.Legend(orient="bottom"))
+    color = alt.Color(f"{RUN}:N", title="run", legend=alt.Legend(orient="bottom"))
     outer = base.mark_area(opacity=0.18).encode(
         x=_day_axis(runs), y=alt.Y("p05:Q", title="score",
                                                  scale=alt.Scale(zero=False)),
         y2="p95:Q", color=color)
-    inner = base.mark_area(opacity=0.35).encode(x="day:Q", y="p25:Q", y2="p75:Q", color=color)
+    inner = base.mark_area(opacity=0.35).encode(x=f"{DAY}:Q", y="p25:Q", y2="p75:Q",
+                                                color=color)
     median = base.mark_line().encode(
-        x="day:Q", y="p50:Q", color=color,
-        tooltip=["run:N", "day:Q", "p05:Q", "p25:Q", "p50:Q", "p75:Q", "p95:Q",
+        x=f"{DAY}:Q", y="p50:Q", color=color,
+        tooltip=[alt.Tooltip(f"{RUN}:N", title="run"), alt.Tooltip(f"{DAY}:Q", title="day"),
+                 "p05:Q", "p25:Q", "p50:Q", "p75:Q", "p95:Q",
                  alt.Tooltip("mean:Q", format=".1f")])
     spec = alt.layer(outer, inner, median).to_dict()
     return Chart("score_bands", "Scores", "Score distribution over time",
@@ -183,7 +210,7 @@ def grade_shares(runs: list[RunData]) -> Chart | None:
         "grade_shares", "Scores", "Grade shares",
         "Share of adults in each grade, day by day.", runs,
         lambda r: r.columns("person_grade_"), "share of adults", ".0%", stacked=True,
-        colours=grade_colours)
+        colours=grade_colours if _same_grades(runs, "person_score") else None)
 
 
 def list_sizes(runs: list[RunData]) -> Chart | None:
@@ -279,13 +306,22 @@ def cities(runs: list[RunData]) -> Chart | None:
         by_score = [x["name"] for x in policy["lists"] if x["subject"] == "person"
                     and x["type"] == "black" and x.get("score_below") is not None]
         listed_name = (by_score or black or [""])[0]
+        # the coverage that watches the most of persons' violations
+        watched = [policy["channels"][b["channel"]].get("coverage") for b in policy["behaviours"]
+                   if b["subject"] == "person" and b["name"] in violations]
+        watched = [c for c in watched if c]
+        if not watched:
+            continue
+        coverage_name = max(sorted(set(watched)), key=watched.count)
         for reg in person["regions"]:
-            coverage_name, cov = next(iter(reg["coverage"].items()), ("coverage", 0.0))
-            acts = sum(v for b, v in reg["expected_acts_per_subject"].items()
+            if not reg["subjects"]:
+                continue  # a city with no adult: nothing to plot
+            cov = reg["coverage"].get(coverage_name, 0.0)
+            acts = sum(v or 0.0 for b, v in reg["expected_acts_per_subject"].items()
                        if b in violations)
-            listed = reg["listed_share"].get(listed_name, 0.0)
+            listed = reg["listed_share"].get(listed_name) or 0.0
             rows.append({"region": reg["region"], "coverage": cov,
-                         "violations": acts, "listed": listed, "run": run.label,
+                         "violations": acts, "listed": listed, RUN: run.label,
                          "joins_day": reg["joins_day"]})
     if not rows:
         return None
@@ -296,12 +332,14 @@ def cities(runs: list[RunData]) -> Chart | None:
                 axis=alt.Axis(format=".0%")),
         y=alt.Y("violations:Q", title="violations per adult (expected, whole run)",
                 scale=alt.Scale(zero=True)),
-        size=alt.Size("listed:Q", title=share,
+        size=alt.Size("listed:Q", title=share, scale=alt.Scale(range=[25, 400]),
                       legend=alt.Legend(format=".1%", orient="right")),
         color=alt.Color("listed:Q", title=share, scale=alt.Scale(scheme="orangered"),
                         legend=alt.Legend(format=".1%", orient="right"))
-        if len(runs) == 1 else alt.Color("run:N", legend=alt.Legend(orient="bottom")),
-        tooltip=["run:N", "region:N", alt.Tooltip("coverage:Q", format=".0%"),
+        if len(runs) == 1 else alt.Color(f"{RUN}:N", title="run",
+                                         legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip(f"{RUN}:N", title="run"), "region:N",
+                 alt.Tooltip("coverage:Q", format=".0%"),
                  alt.Tooltip("violations:Q", format=".2f"),
                  alt.Tooltip("listed:Q", format=".2%"), "joins_day:Q"],
     )
@@ -325,7 +363,8 @@ def company_grades(runs: list[RunData]) -> Chart | None:
     return _series_chart("company_grades", "Companies", "Company grade shares",
                          "Share of companies in each grade (colours by rank, as for persons:"
                          " the lowest grade is red in both).", runs, cols,
-                         "share of companies", ".0%", stacked=True, colours=grade_colours)
+                         "share of companies", ".0%", stacked=True,
+                         colours=grade_colours if _same_grades(runs, "company_score") else None)
 
 
 def company_effects(runs: list[RunData]) -> Chart | None:

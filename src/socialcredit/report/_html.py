@@ -6,6 +6,7 @@ carry daily aggregates only, never per-person data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -106,9 +107,9 @@ def _stats(runs: list[RunData]) -> list[dict[str, Any]]:
             if v is None or vals[0] is None:
                 diffs.append({"text": "–", "cls": ""})
                 continue
+            # no red or green: whether more is worse depends on the statistic
             d = v - vals[0]
-            diffs.append({"text": format_difference(name, d),
-                          "cls": "up" if d > 0 else ("down" if d < 0 else "")})
+            diffs.append({"text": format_difference(name, d), "cls": "changed" if d else ""})
         rows.append({"name": name, "label": stat_label(name, runs[0].manifest["policy"]),
                      "cells": ["–" if v is None else format_value(name, v) for v in vals],
                      "diffs": diffs})
@@ -188,15 +189,18 @@ def render(runs: list[RunData], title: str, subtitle: str) -> str:
     )
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report.html for one run and return its path.
+def write_report(run_dir: str | Path, shown_as: str | Path | None = None) -> Path:
+    """Write RUN_DIR/report.html for one run and return its path. `shown_as`: the run
+    directory's name as the report shows it (simulate writes the report into a staging
+    directory that becomes RUN_DIR).
 
     >>> # socialcredit simulate reference -n 20000 --out runs/ref && then:
     >>> # write_report("runs/ref")  -> runs/ref/report.html
     """
     run = read_run(run_dir)
+    shown = dataclasses.replace(run, path=Path(shown_as)) if shown_as is not None else run
     m = run.manifest
-    html = render([run], f"socialcredit report: {m['policy_name']}",
+    html = render([shown], f"socialcredit report: {m['policy_name']}",
                   f"{m['persons']:,} synthetic persons and {m['companies']:,} companies,"
                   f" {m['days']} days, seed {m['seed']}")
     return _write(run.path / "report.html", html)
