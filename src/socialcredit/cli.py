@@ -6,7 +6,6 @@ Errors the user can fix end with exit status 2 and one clear message, never a tr
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -131,7 +130,7 @@ def simulate(
     from socialcredit.engine import compile_policy, get_backend
     from socialcredit.engine import simulate as run_sim
     from socialcredit.engine._output import RunDir, write_run
-    from socialcredit.engine._run import check_memory, check_sizes
+    from socialcredit.engine._run import check_memory, check_sizes, default_threads
     from socialcredit.ledger import LedgerWriter, write_subjects
     from socialcredit.scenarios import resolve_policy
 
@@ -144,7 +143,7 @@ def simulate(
         get_backend(backend)
         run_dir = RunDir(out_name)
         out_dir = run_dir.out
-        check_memory(policy, n, d, threads or min(os.cpu_count() or 1, 8), chunk_size, ledger)
+        check_memory(policy, n, d, default_threads(threads), chunk_size, ledger)
         for r in policy.regions:
             if r.joins_day >= d:
                 err.print(f"warning: region {r.name!r} joins on day {r.joins_day}, after the"

@@ -139,21 +139,12 @@ class CpuBackend:
                                   box, led, work, records))
 
 
-def _empty(*shape: int, dtype: type = np.int64) -> np.ndarray:
-    return np.zeros(shape, dtype)
-
-
 # pass A writes no metrics, no states and no ledger; these keep the kernel's argument
 # types (one compilation)
-_DUMMY_ACC = L.Accumulators(
-    grade=_empty(0, 0, 0), list=_empty(0, 0, 0), wrong=_empty(0, 0, 0),
-    hist=_empty(0, 0, dtype=np.int32), rec=_empty(0, 0), false=_empty(0, 0), acts=_empty(0, 0),
-    reg_acts=_empty(0, 0, 0), measure=_empty(0, 0), child_restricted=_empty(0),
-    published=_empty(0), denied=_empty(0, 0), child_denied=_empty(0, 0),
-    reg_list=_empty(0, 0), ever=_empty(0, 0))
+_DUMMY_ACC = L.accumulators(*(0,) * 10)
 _DUMMY_FINAL = L.final_arrays(0, 0, False)
-_NO_BOX = L.Outbox(*(_empty(0) for _ in range(5)))
-_NO_LEDGER = L.Ledger(*(_empty(0) for _ in range(6)))
+_NO_BOX = L.Outbox(*(np.zeros(0, np.int64) for _ in range(5)))
+_NO_LEDGER = L.Ledger(*(np.zeros(0, np.int64) for _ in range(6)))  # n empty: not asked
 _NO_RECORDS = L.record_out(0)
 
 

@@ -30,9 +30,10 @@ class RunDir:
     directory (not empty, and no run.json) is never touched. On any error, Ctrl-C
     included, the staging directory is removed and an earlier run is left as it was.
 
-        with RunDir(Path("runs/ref")) as staging:
+        run_dir = RunDir(Path("runs/ref"))
+        with run_dir as staging:
             ...write files into staging...
-            staging_dir.commit()
+            run_dir.commit()
     """
 
     def __init__(self, out: Path | str) -> None:

@@ -236,6 +236,8 @@ def _compile_type(policy: Policy, type_name: str, code: int, score: Score) -> Ty
     def i64(x: list) -> np.ndarray:
         return np.asarray(x, dtype=np.int64)
 
+    below = i64([x.score_below if x.score_below is not None else -BIG for x in lists])
+    atleast = i64([x.score_at_least if x.score_at_least is not None else BIG for x in lists])
     arrays = PlanArrays(
         subject_type=code,
         regions=Regions(join_day=i64([r.joins_day for r in policy.regions]), cov=cov),
@@ -263,16 +265,11 @@ def _compile_type(policy: Policy, type_name: str, code: int, score: Score) -> Ty
                         clamp_hi=clamp_hi, grade_min=i64([g.min for g in score.grades[:-1]]),
                         hist_lo=hist_lo, n_bins=hist_hi - hist_lo + 1),
         lists=ListRules(
-            below=i64([x.score_below if x.score_below is not None else -BIG for x in lists]),
-            atleast=i64([x.score_at_least if x.score_at_least is not None else BIG
-                         for x in lists]),
+            below=below, atleast=atleast,
             excl=i64([sum(1 << list_names.index(e) for e in x.excludes) for x in lists]),
             dur=i64([x.duration_days or 0 for x in lists]),
             clear=np.asarray([x.clear_points for x in lists], dtype=np.bool_),
-            thresholds=np.sort(i64([x.score_below if x.score_below is not None else -BIG
-                                    for x in lists] +
-                                   [x.score_at_least if x.score_at_least is not None else BIG
-                                    for x in lists]))),
+            thresholds=np.sort(np.concatenate([below, atleast]))),
     )
     grades = score.grade_names()
     measures, services, consequences = _consequences(policy, type_name, grades, list_names,

@@ -105,7 +105,7 @@ def simulate(
     d = policy.run.days if days is None else days
     seed = policy.run.seed if seed is None else seed
     check_sizes(n, d, seed, threads, chunk_size)
-    threads = threads or min(os.cpu_count() or 1, 8)
+    threads = default_threads(threads)
     check_memory(policy, n, d, threads, chunk_size, ledger is not None)
     be = get_backend(backend) if isinstance(backend, str) else backend
     t0 = time.perf_counter()
@@ -123,6 +123,11 @@ def simulate(
     return RunResult(policy=policy, seed=seed, n_persons=n, days=d, population=pop,
                      types=types, threads=threads, chunk_size=chunk_size,
                      seconds=time.perf_counter() - t0, timings=timings, backend=be.name)
+
+
+def default_threads(threads: int | None) -> int:
+    """The worker threads of a run: as given, else the cores (at most 8)."""
+    return threads or min(os.cpu_count() or 1, 8)
 
 
 def estimate_memory(policy: Policy, population: int, days: int, threads: int,

@@ -20,20 +20,11 @@ Problem = tuple[Loc, str]
 
 @dataclass
 class Parts:
-    """The parts of a policy that are valid on their own (by index or name); a part
+    """The parts of a policy that `problems` needs valid (by index or name); a part
     missing here was invalid (or absent)."""
 
-    population: Any = None
     traits: dict[str, dict[str, Any]] = field(default_factory=dict)  # type -> name -> Trait
-    company_kinds: Any = None
-    regions: dict[int, Any] = field(default_factory=dict)
-    channels: dict[str, Any] = field(default_factory=dict)
-    behaviours: dict[int, Any] = field(default_factory=dict)
-    scores: dict[str, Any] = field(default_factory=dict)  # "person"/"company" -> Score
     lists: dict[int, Any] = field(default_factory=dict)
-    measures: dict[int, Any] = field(default_factory=dict)
-    disclosure: dict[int, Any] = field(default_factory=dict)
-    companies: Any = None
     summary: Any = None
 
 
@@ -344,19 +335,10 @@ def dotted(loc: Loc) -> str:
 
 
 def parts_of(policy: Any) -> Parts:
-    """The parts of a valid policy (all of them)."""
-    return Parts(
-        population=policy.population,
-        traits={"person": dict(policy.population.person_traits),
-                "company": dict(policy.population.company_traits)},
-        company_kinds=policy.population.company_kinds,
-        regions=dict(enumerate(policy.regions)), channels=dict(policy.channels),
-        behaviours=dict(enumerate(policy.behaviours)),
-        scores={t: s for t, s in (("person", policy.person_score),
-                                  ("company", policy.company_score)) if s is not None},
-        lists=dict(enumerate(policy.lists)), measures=dict(enumerate(policy.measures)),
-        disclosure=dict(enumerate(policy.disclosure)), companies=policy.companies,
-        summary=policy.summary)
+    """The parts of a valid policy (every one of them valid)."""
+    return Parts(traits={"person": dict(policy.population.person_traits),
+                         "company": dict(policy.population.company_traits)},
+                 lists=dict(enumerate(policy.lists)), summary=policy.summary)
 
 
 def parts_from_raw(data: dict) -> Parts:
@@ -375,26 +357,14 @@ def parts_from_raw(data: dict) -> Parts:
     parts = Parts()
     pop = data.get("population", {})
     if isinstance(pop, dict):
-        parts.population = ok(m.Population, pop)
         for t in ("person", "company"):
             raw = pop.get(f"{t}_traits")
             if isinstance(raw, dict):
                 parts.traits[t] = {k: v for k, v in ((k, ok(m.Trait, v)) for k, v in
                                                      raw.items()) if v is not None}
-    for key, model in (("regions", m.Region), ("behaviours", m.Behaviour), ("lists", m.ListRule),
-                       ("measures", m.Measure), ("disclosure", m.Disclosure)):
-        for i, raw in _list(data, key):
-            item = ok(model, raw)
-            if item is not None:
-                getattr(parts, key)[i] = item
-    channels = data.get("channels")
-    if isinstance(channels, dict):
-        parts.channels = {k: v for k, v in ((k, ok(m.Channel, v)) for k, v in
-                                            channels.items()) if v is not None}
-    for t in ("person", "company"):
-        score = ok(m.Score, data.get(f"{t}_score")) if f"{t}_score" in data else None
-        if score is not None:
-            parts.scores[t] = score
-    parts.companies = ok(m.Companies, data.get("companies", {}))
+    for i, raw in _list(data, "lists"):
+        item = ok(m.ListRule, raw)
+        if item is not None:
+            parts.lists[i] = item
     parts.summary = ok(m.Summary, data.get("summary", {}))
     return parts

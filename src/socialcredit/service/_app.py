@@ -307,32 +307,15 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         so every process must drop the states it holds (not so when a state is only
         recomputed because time moved on)."""
         now = clock()
-        oldest = now - timedelta(days=max(rules.horizon(t) for t in rules.plans))
         types: dict[str, tuple[str, str | None]] = {}
-        by_subject: dict[str, list] = {}
         for part in _chunks(sorted(set(ids)), 5000):
             types.update((sid, (t, k)) for sid, t, k in conn.execute(
                 sa.select(subjects.c.id, subjects.c.type, subjects.c.kind).where(
                     subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
-        for part in _chunks(sorted(types), 5000):  # plain DBAPI rows: many per subject
-            for sid, rid, kind, on in driver_sql(
-                    conn, "SELECT subject_id, id, kind, occurred_on FROM records WHERE status ="
-                          " 'active' AND occurred_on >= ? AND subject_id IN"
-                          f" ({','.join('?' * len(part))})",
-                    (driver_date(conn, oldest), *part)):
-                by_subject.setdefault(sid, []).append((rid, kind, on))
         out, rows, since, today = {}, [], now.isoformat(), driver_date(conn, now)
         for stype in rules.plans:
             group = [sid for sid, (t, _) in types.items() if t == stype]
-            index, rids, kinds, days = [], [], [], []
-            for i, sid in enumerate(group):
-                for rid, kind, on in by_subject.get(sid, ()):
-                    index.append(i)
-                    rids.append(rid)
-                    kinds.append(kind)
-                    days.append(on)
-            recs = RecordRows(np.asarray(index, np.int64), kinds,
-                              np.array(days, "datetime64[D]"), rids)
+            recs = _counting_rows(conn, group, now - timedelta(days=rules.horizon(stype)))
             segments = [rules.segment(stype, types[sid][1]) for sid in group]
             for sid, score, grade, lists, until in zip(group, *rules.states(
                     stype, group, recs, now, segments), strict=True):
@@ -1017,20 +1000,22 @@ def _shown(hit: tuple) -> tuple:
 
 
 def _counting_rows(conn: sa.Connection, ids: list[str], since: date | None) -> RecordRows:
-    """The active records of these subjects (since a date, if given), as arrays."""
+    """The active records of these subjects (since a date, if given), as arrays (plain
+    DBAPI rows: there are many per subject)."""
     index = {sid: i for i, sid in enumerate(ids)}
     subject, kinds, days, rids = [], [], [], []
     for part in _chunks(ids, 5000):
-        sel = (sa.select(records.c.subject_id, records.c.id, records.c.kind,
-                         records.c.occurred_on)
-               .where(records.c.subject_id.in_(part), records.c.status == "active"))
+        sql = ("SELECT subject_id, id, kind, occurred_on FROM records WHERE status = 'active'"
+               f" AND subject_id IN ({','.join('?' * len(part))})")
+        params: tuple = tuple(part)
         if since is not None:
-            sel = sel.where(records.c.occurred_on >= since)
-        for r in conn.execute(sel):
-            subject.append(index[r.subject_id])
-            rids.append(r.id)
-            kinds.append(r.kind)
-            days.append(r.occurred_on)
+            sql += " AND occurred_on >= ?"
+            params += (driver_date(conn, since),)
+        for sid, rid, kind, on in driver_sql(conn, sql, params):
+            subject.append(index[sid])
+            rids.append(rid)
+            kinds.append(kind)
+            days.append(on)
     return RecordRows(np.asarray(subject, np.int64), kinds, np.array(days, "datetime64[D]"),
                       rids)
 

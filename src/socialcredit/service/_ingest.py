@@ -29,8 +29,6 @@ from socialcredit.service._db import (
 )
 from socialcredit.service._rules import Rules
 
-subject_id = sim_subject_id  # the name callers have used
-
 
 def run_seed(ledger: str | Path) -> int | None:
     """The seed of the run that wrote this ledger (its run.json), if known."""

@@ -76,6 +76,7 @@ class Replayed:
     result: Replay
     kept: np.ndarray           # indices of the given records that were replayed
     days_of_kept: np.ndarray   # their days in the replay
+    kinds_of_kept: np.ndarray  # their record kinds' codes in the plan
 
     def date(self, day: int) -> date:
         return (self.first + np.timedelta64(int(day), "D")).astype(date)
@@ -170,7 +171,7 @@ class Rules:
             seg = np.array([0 if s is None else s for s in segments], np.int8)
         result = replay(plan, len(subject_ids), days, subject, day[kept], code[kept], key=key,
                         segment=seg, seed=self.seed)
-        return Replayed(plan, first, days, result, kept, day[kept])
+        return Replayed(plan, first, days, result, kept, day[kept], code[kept])
 
     def states(self, subject_type: str, subject_ids: list[str], recs: RecordRows,
                today: date, segments: list[int | None] | None = None,
@@ -296,7 +297,6 @@ class Rules:
             by_subject.setdefault(int(recs.subject[r]), []).append(j)
         now = rp.days - 1
         ro = rp.result.records
-        codes = self._codes[subject_type]
         trig_of = plan.arrays.kinds.trig
         for i in range(len(subject_ids)):
             score, grade, mask = int(f.score[i]), plan.grades[int(f.grade[i])], int(f.mask[i])
@@ -304,7 +304,7 @@ class Rules:
             mine = by_subject.get(i, [])
             for j in mine:
                 r = int(rp.kept[j])
-                trig = int(trig_of[codes[recs.kind[r]]])
+                trig = int(trig_of[rp.kinds_of_kept[j]])
                 ev.records[recs.id[r]] = {
                     "kind": recs.kind[r], "occurred": rp.date(rp.result_day(j)),
                     "list": plan.lists[trig] if trig >= 0 else None,
@@ -336,13 +336,12 @@ class Rules:
             reasons.append(f"score {score} is at least {rules.atleast[li]}")
         if f.trig_until[i, li] >= now:
             kinds = plan.arrays.kinds
-            codes = self._codes[plan.type_name]
             hits = [j for j in mine if ro.lists_until[j] >= now
-                    and kinds.trig[codes[recs.kind[int(rp.kept[j])]]] == li]
+                    and kinds.trig[rp.kinds_of_kept[j]] == li]
             if hits:
                 j = max(hits, key=lambda j: (ro.lists_until[j], rp.result_day(j)))
                 r = int(rp.kept[j])
-                k = codes[recs.kind[r]]
+                k = rp.kinds_of_kept[j]
                 on = rp.date(rp.result_day(j))
                 end = rp.date(ro.lists_until[j])
                 length = (end - on).days + 1
