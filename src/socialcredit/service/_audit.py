@@ -1,8 +1,10 @@
-"""Reading the audit log: the rows about one subject, including the batch checks that
-name it (stored as one row per batch plus one small row per subject)."""
+"""The audit log: reading the rows about one subject, including the batch checks that
+name it (stored as one row per batch plus one small row per subject); and the hash chain
+that makes it tamper-evident (`seal`, `verify`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from array import array
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from socialcredit.service._db import audit, audit_subjects
 
 # what a listing shows of an audit row (a batch's codes are read one at a time)
-_SHOWN = [c for c in audit.c if c.key != "codes"]
+_SHOWN = [c for c in audit.c if c.key not in ("codes", "seal", "hash")]
 
 
 def pack_codes(codes: Any) -> bytes:
@@ -65,7 +67,93 @@ def entry(row: Any) -> dict[str, Any]:
         code = unpack_codes(row.decision)[0]  # this subject's code, cut out in SQL
         what, detail = "check", {**detail["decisions"][code], "batch": row.id}
     return {"id": row.id, "at": row.at.isoformat(), "who": row.actor, "role": row.role,
-            "what": what, "whom": whom, "detail": detail, "why": row.reason}
+            "what": what, "whom": whom, "detail": detail, "why": row.reason,
+            "decision_id": row.decision_id, "policy_version": row.policy_version}
+
+
+def seen_by_subject(e: dict[str, Any]) -> dict[str, Any]:
+    """An access as the subject's file shows it: who by role (and service), not by
+    token; what was decided, and why."""
+    detail = e["detail"] or {}
+    who = e["role"] + (f" for {detail['service']}" if e["role"] == "gatekeeper"
+                       and detail.get("service") else "")
+    decided = None
+    if "allowed" in detail:
+        decided = {k: detail.get(k) for k in ("service", "allowed", "measure", "legal_basis")}
+    return {"at": e["at"], "who": who, "what": e["what"], "about": e["whom"],
+            "decided": decided, "why": e["why"], "decision_id": e["decision_id"]}
+
+
+# ---------------------------------------------------------------------------- hash chain
+GENESIS = "0" * 64
+_SEAL_LOCK = 0x5C0A0D1  # PostgreSQL advisory lock: one sealer at a time
+_SEALED = [c for c in audit.c if c.key not in ("seal", "hash")]
+
+
+def _digest(row: Any, prev: str, subjects: list[str] | None) -> str:
+    """A row's hash: its content, its place in the chain and the previous hash."""
+    at = row.at.isoformat() if hasattr(row.at, "isoformat") else str(row.at)
+    content = [row.seal_no, row.id, at, row.actor, row.role, row.action, row.subject_id,
+               row.detail, row.reason, bytes(row.codes).hex() if row.codes else None,
+               row.decision_id, row.policy_version, subjects]
+    return hashlib.sha256((prev + json.dumps(content, separators=(",", ":"))).encode()
+                          ).hexdigest()
+
+
+def _batch_subjects(conn: sa.Connection, audit_id: int) -> list[str]:
+    return list(conn.execute(sa.select(audit_subjects.c.subject_id)
+                             .where(audit_subjects.c.audit_id == audit_id)
+                             .order_by(audit_subjects.c.position)).scalars())
+
+
+def seal(conn: sa.Connection, limit: int = 20_000) -> int:
+    """Seal unsealed audit rows into the chain, in id order, in the caller's transaction;
+    returns how many. Each sealed row's `hash` covers its content (a batch check's
+    subjects included), its seal number and the previous row's hash, so changing,
+    removing or reordering a sealed row breaks every hash after it."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEAL_LOCK})
+    rows = conn.execute(sa.select(*_SEALED).where(audit.c.seal.is_(None))
+                        .order_by(audit.c.id).limit(limit)).all()
+    if not rows:
+        return 0
+    last = conn.execute(sa.select(audit.c.seal, audit.c.hash).where(audit.c.seal.is_not(None))
+                        .order_by(audit.c.seal.desc()).limit(1)).first()
+    number, prev = (last.seal, last.hash) if last else (0, GENESIS)
+    updates = []
+    for row in rows:
+        number += 1
+        subjects = _batch_subjects(conn, row.id) if row.action == "check_batch" else None
+        prev = _digest(_Numbered(row, number), prev, subjects)
+        updates.append({"i": row.id, "s": number, "h": prev})
+    conn.execute(audit.update().where(audit.c.id == sa.bindparam("i"))
+                 .values(seal=sa.bindparam("s"), hash=sa.bindparam("h")), updates)
+    return len(rows)
+
+
+def verify(conn: sa.Connection) -> tuple[int, str | None]:
+    """Walk the chain: (rows that verify, the first problem or None)."""
+    prev, n = GENESIS, 0
+    for row in conn.execute(sa.select(*_SEALED, audit.c.seal, audit.c.hash)
+                            .where(audit.c.seal.is_not(None)).order_by(audit.c.seal)):
+        if row.seal != n + 1:
+            return n, f"seal {n + 1} is missing (next is {row.seal}, audit row {row.id})"
+        subjects = _batch_subjects(conn, row.id) if row.action == "check_batch" else None
+        expected = _digest(_Numbered(row, row.seal), prev, subjects)
+        if expected != row.hash:
+            return n, f"audit row {row.id} (seal {row.seal}) was changed after it was sealed"
+        prev, n = row.hash, n + 1
+    return n, None
+
+
+class _Numbered:
+    """A row with its seal number, as `_digest` reads it."""
+
+    def __init__(self, row: Any, number: int) -> None:
+        self._row, self.seal_no = row, number
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, name)
 
 
 def batch_subjects(conn: sa.Connection, audit_id: int, offset: int,

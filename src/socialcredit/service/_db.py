@@ -54,6 +54,15 @@ subject_states = sa.Table(
     sa.Column("computed_for", sa.Date, nullable=False),
     sa.Column("valid_until", sa.Date, nullable=False),  # the state holds through this date
     sa.Column("policy_version", sa.String(128), nullable=False),
+    # the change log's position the state was computed at: a computation from an older
+    # snapshot never overwrites one from a newer (see _store.store_states)
+    sa.Column("basis", sa.BigInteger, nullable=False, server_default="0"),
+    # what the policy publishes of this state: under a rule naming the subject, and the
+    # sort key of its anonymous entry (NULL: none); the public list reads these
+    sa.Column("named", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("anonymous", sa.String(1200), nullable=True),
+    sa.Index("ix_states_named", "named", "subject_id"),
+    sa.Index("ix_states_anonymous", "anonymous"),
 )
 
 # each write that changes what a subject's state would be appends the subject ('*': all),
@@ -80,6 +89,9 @@ tokens = sa.Table(
     sa.Column("service", sa.String(64), nullable=True),
     sa.Column("subject_id", sa.String(64), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("label", sa.String(128), nullable=True),  # whose token, in the owner's words
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 appeals = sa.Table(
@@ -94,7 +106,12 @@ appeals = sa.Table(
     sa.Column("decided_by", sa.String(64), nullable=True),
     sa.Column("note", sa.Text, nullable=True),
     sa.Column("policy_version", sa.String(128), nullable=False),
+    sa.Column("client_key", sa.String(128), nullable=True),  # the subject's retry key
     sa.Index("ix_appeals_status", "status"),
+    sa.Index("ux_appeals_client_key", "subject_id", "client_key", unique=True),
+    sa.Index("ux_appeals_open_record", "record_id", unique=True,
+             sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'")),
+    sa.Index("ix_appeals_subject", "subject_id", "opened_at"),
 )
 
 audit = sa.Table(
@@ -110,6 +127,15 @@ audit = sa.Table(
     # a batch check: for each subject in the order asked, the index of its decision
     # among those in `detail` (two bytes each, little-endian); see _audit.py
     sa.Column("codes", sa.LargeBinary, nullable=True),
+    sa.Column("decision_id", sa.String(32), nullable=True),
+    sa.Column("policy_version", sa.String(128), nullable=True),
+    # the hash chain: rows are sealed in `seal` order, each `hash` covering the row and
+    # the previous row's hash (see _audit.seal and `socialcredit db verify-audit`)
+    sa.Column("seal", sa.BigInteger, nullable=True),
+    sa.Column("hash", sa.String(64), nullable=True),
+    sa.Index("ux_audit_seal", "seal", unique=True),
+    sa.Index("ix_audit_unsealed", "id", sqlite_where=sa.text("seal IS NULL"),
+             postgresql_where=sa.text("seal IS NULL")),
     sa.Index("ix_audit_subject", "subject_id", "at"),
     sa.Index("ix_audit_action", "action", "id"),
 )

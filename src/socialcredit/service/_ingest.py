@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from socialcredit.engine import sim_record_id, sim_subject_id
 from socialcredit.errors import RunOutputError
-from socialcredit.service._checks import log_changes
+from socialcredit.service._changes import log_changes
 from socialcredit.service._db import (
     driver_date,
     driver_sql,

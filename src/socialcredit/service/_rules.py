@@ -115,6 +115,7 @@ class Rules:
         self._repairable = {t: {k.name for i, k in enumerate(p.kinds)
                                 if p.arrays.kinds.rprob[i] > 0} for t, p in self.plans.items()}
         self._list_text: dict[str, dict[int, str]] = {}
+        self._base: dict[str, tuple[int, str, str]] = {}
         # record kind -> the company kinds its behaviour is limited to (None: all)
         self._behaviour_kinds = {name: b.company_kinds for b in policy.behaviours
                                  for name, *_ in b.record_kinds()}
@@ -233,17 +234,14 @@ class Rules:
     def _why_measure(rule: str, grade: str, child: bool) -> str:
         who = "guardian" if child else "subject"
         return f"{who} is {rule}" if rule.startswith("on ") else f"{who} is in grade {grade}"
-
     def decision(self, subject_type: str, grade: str | None, lists: list[str] | str,
                  service: str, child: bool = False) -> dict[str, Any]:
         """Allow or deny `service` for a state (for a child: its guardian's state), with
-        the measure and legal basis behind it: the plan's decision function."""
+        the measure and its legal basis, and nothing else (a gatekeeper learns no grade,
+        list or score): the plan's decision function."""
         plan = self.plans.get(subject_type)
         if plan is None or service not in plan.services or grade is None:
-            whom = {"person": "persons", "company": "companies"}.get(subject_type, "them")
-            return {"allowed": True,
-                    "rule": f"no measure of this policy concerns {whom} for {service}",
-                    "legal_basis": "none needed"}
+            return {"allowed": True, "measure": None, "legal_basis": None}
         cons = plan.consequences
         bits = int(applying(cons, plan.grades.index(grade), self.mask_of(subject_type, lists)))
         sv = plan.services.index(service)
@@ -251,19 +249,31 @@ class Rules:
         allowed, measure = bool(allowed), int(measure)
         if measure >= 0:
             m = plan.measures[measure]
-            return {"allowed": allowed,
-                    "rule": f"{m.type} {m.name}: {self._why_measure(m.rule, grade, child)}",
+            return {"allowed": allowed, "measure": m.name,
                     "legal_basis": m.legal_basis or "none stated in the policy"}
         privileges = [m for m in plan.measures if m.service == service and m.type == "privilege"
                       and (m.reaches == "children") == child]
-        if not allowed:
-            needs = " or ".join(f"{m.name} ({m.rule.removeprefix('in ')})" for m in privileges)
-            return {"allowed": False, "rule": f"no privilege applies; it needs {needs}"
-                                              if needs else "no privilege applies",
-                    "legal_basis": (privileges[0].legal_basis if privileges else "")
-                    or "none stated in the policy"}
-        return {"allowed": True, "rule": "no sanction of this policy applies",
-                "legal_basis": "none needed"}
+        if not allowed and privileges:
+            return {"allowed": False, "measure": privileges[0].name,
+                    "legal_basis": privileges[0].legal_basis or "none stated in the policy"}
+        return {"allowed": allowed, "measure": None, "legal_basis": None}
+
+    def base_state(self, subject_type: str, today: date) -> tuple[int, str, str]:
+        """The state of a subject of this type with no records: score, grade, lists."""
+        scores, grades, lists, _ = self.states(subject_type, ["-"], RecordRows.empty(), today)
+        return scores[0], grades[0], lists[0]
+
+    def unknown_decision(self, service: str) -> dict[str, Any]:
+        """The answer for a subject the service has no row for: that of a subject with
+        no records, of the type the service concerns (persons first), so that the
+        answer does not tell whether the subject exists."""
+        for stype, plan in self.plans.items():
+            if service in plan.services:
+                if stype not in self._base:
+                    self._base[stype] = self.base_state(stype, date(2000, 1, 1))
+                _, grade, lists = self._base[stype]
+                return self.decision(stype, grade, lists, service)
+        return self.decision("person", None, "", service)
 
     def disclosure(self, subject_type: str, segment: int | None, grade: str,
                    lists: list[str] | str) -> list[Any]:

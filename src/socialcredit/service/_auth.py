@@ -1,0 +1,136 @@
+"""Who is asking: bearer tokens (hashed, expiring, revocable at once), roles with the
+least each needs, refusals audited, and the declared purpose of an access.
+
+A revocation appends to the change log (`_changes.TOKENS`); every request reads the log
+before it trusts a token it holds in memory, so a revoked token fails at once in every
+process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Header, Request
+
+from socialcredit.service._audit_writer import AuditEntry
+from socialcredit.service._context import Ctx, get_ctx
+from socialcredit.service._db import tokens
+from socialcredit.service._errors import Forbidden, Invalid, Unauthorized
+from socialcredit.service._schemas import MAX_PURPOSE
+from socialcredit.service._tokens import hash_token
+
+# purposes any role may declare besides the policy's services
+PURPOSES = ("enforcement", "review", "appeal", "audit", "subject_access", "research",
+            "maintenance")
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str  # token:<id>, or anonymous
+    role: str
+    service: str | None = None
+    subject: str | None = None
+    label: str | None = None
+    expires_at: datetime | None = None
+
+
+ANONYMOUS = Actor("anonymous", "public")
+_QUERY = sa.select(tokens).where(tokens.c.token_hash == sa.bindparam("h"))
+
+
+def actor_of(ctx: Ctx, authorization: str | None) -> Actor:
+    """The actor behind an Authorization header (none: anonymous); 401 for a malformed
+    header or an unknown, expired or revoked token."""
+    if authorization is None:
+        return ANONYMOUS
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        raise Unauthorized("use 'Authorization: Bearer <token>'")
+    ctx.cache.sync()  # a revocation logged since the last request drops ctx.tokens
+    key = hash_token(token)
+    who = ctx.tokens.get(key)
+    if who is None:
+        with ctx.engine.connect() as conn:
+            row = conn.execute(_QUERY, {"h": key}).first()
+        if row is None or row.revoked_at is not None:
+            raise Unauthorized("unknown or revoked token")
+        expires = row.expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        who = Actor(f"token:{row.id}", row.role, row.service, row.subject_id, row.label,
+                    expires)
+        if len(ctx.tokens) > 10_000:
+            ctx.tokens.clear()
+        ctx.tokens[key] = who
+    if who.expires_at is not None and who.expires_at <= datetime.now(UTC):
+        raise Unauthorized("this token has expired")
+    return who
+
+
+async def actor(request: Request,
+                authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The request's actor (on the event loop: no thread hop per request); a bad token
+    is refused and the refusal audited."""
+    ctx = get_ctx(request)
+    try:
+        return actor_of(ctx, authorization)
+    except Unauthorized as exc:
+        await audit_refusal(ctx, request, Actor("invalid-token", "unknown"), 401, str(exc))
+        raise
+
+
+def require(*roles: str) -> Any:
+    """A dependency: the actor, if its role is one of `roles` (else 401/403, audited)."""
+
+    async def dep(request: Request, who: Annotated[Actor, Depends(actor)]) -> Actor:
+        if who is ANONYMOUS:
+            exc: Exception = Unauthorized(f"this needs a token of role {' or '.join(roles)}")
+        elif who.role not in roles:
+            exc = Forbidden(f"a {who.role} token cannot do this; it needs"
+                            f" {' or '.join(roles)}")
+        else:
+            return who
+        await audit_refusal(get_ctx(request), request, who, exc.status, str(exc))  # type: ignore[attr-defined]
+        raise exc
+
+    return dep
+
+
+async def audit_refusal(ctx: Ctx, request: Request, who: Actor, status: int,
+                        why: str) -> None:
+    """A refused request in the audit log, with the subject it named, if any."""
+    subject = request.path_params.get("subject")
+    if subject is not None and (len(subject) > 64 or "\x00" in subject):
+        subject = None  # not a subject id: the path says what was asked
+    detail = {"method": request.method, "path": request.url.path[:200], "status": status}
+    at = ctx.audit_writer.stamp(datetime.now(UTC))
+    await ctx.audit_writer.write(AuditEntry([(at, who.id, who.role, "refused", subject,
+                                              _json(detail), why[:500], None,
+                                              ctx.version)]))
+
+
+def purpose(request: Request, x_purpose: Annotated[str | None, Header()] = None) -> str | None:
+    """The declared purpose of an access (X-Purpose): one of the policy's services or
+    of the service's own purposes, at most 64 characters."""
+    if x_purpose is None:
+        return None
+    value = x_purpose.strip()
+    allowed = (*get_ctx(request).rules.services, *PURPOSES)
+    if len(value) > MAX_PURPOSE or value not in allowed:
+        raise Invalid([{"loc": ["header", "x-purpose"], "type": "unknown_purpose",
+                        "msg": f"X-Purpose must be one of {', '.join(allowed)}"}])
+    return value
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+CtxDep = Annotated[Ctx, Depends(get_ctx)]
+Purpose = Annotated[str | None, Depends(purpose)]

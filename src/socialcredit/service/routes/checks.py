@@ -1,0 +1,83 @@
+"""Gatekeepers ask: allow or deny, the measure's name and its legal basis, nothing more.
+A subject the service has never heard of is answered as one with no records."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from socialcredit.service._audit import pack_codes
+from socialcredit.service._audit_writer import AuditEntry
+from socialcredit.service._auth import Actor, CtxDep, Purpose, require
+from socialcredit.service._decisions import results
+from socialcredit.service._errors import Forbidden, invalid
+from socialcredit.service._schemas import CHECKS_BODY, MANY_CHECKS, ONE_CHECK
+from socialcredit.service._store import recompute
+
+router = APIRouter(tags=["checks"])
+
+
+@router.post("/v1/checks", openapi_extra=CHECKS_BODY)
+async def post_checks(request: Request, ctx: CtxDep, why: Purpose,
+                      who: Annotated[Actor, Depends(require("gatekeeper"))]) -> Response:
+    """Allow or deny: {subject, service, allowed, measure, legal_basis, policy_version,
+    decision_id}. Never the score, grade, lists or records. A list of up to 10,000
+    checks returns {decision_id, results: [...]}. Each check is in the audit log before
+    it is answered."""
+    raw = await request.body()
+    many = raw.lstrip()[:1] == b"["
+    try:
+        body = (MANY_CHECKS if many else ONE_CHECK).validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                      for e in exc.errors(include_url=False)]) from None
+    items = body if many else [body]
+    services = list(map(itemgetter("service"), items))
+    distinct_services = sorted(set(services))
+    for c in distinct_services:
+        if c != who.service:
+            raise Forbidden(f"this gatekeeper token is for {who.service!r}, not {c!r}")
+        if c not in ctx.rules.services:
+            raise invalid(["body", "service"], "unknown_service",
+                          f"unknown service {c!r}; services of this policy are"
+                          f" {ctx.rules.services}")
+    asked = list(map(itemgetter("subject"), items))
+    cache = ctx.cache
+    keys, stale = cache.resolve(asked, ctx.clock().isoformat())
+    if stale:  # states not stored, or no longer holding today: computed (and stored)
+        seen = cache.last_seq
+        fresh = await run_in_threadpool(recompute, ctx, cache.scored(stale))
+        cache.adopt(keys, asked, stale, fresh, seen)
+    decided = cache.decide_all(keys, services)
+    reason = why or distinct_services[0]
+    at = ctx.audit_writer.stamp(datetime.now(UTC))
+    decision_id = uuid.uuid4().hex
+    if not many:
+        d = decided[0]
+        await ctx.audit_writer.write(AuditEntry([(
+            at, who.id, who.role, "check", body["subject"], d.detail, reason, decision_id,
+            ctx.version)]))
+        return Response(d.result(body["subject"], decision_id), media_type="application/json")
+    # a batch: one audit row for the request with the distinct decisions and, for
+    # each subject, the index of its decision among them; and one small row per
+    # subject, so that its file lists the check
+    order = list(map(id, decided))
+    code = {i: k for k, i in enumerate(dict.fromkeys(order))}
+    distinct = list(dict(zip(order, decided, strict=True)).values())  # as in `code`
+    detail = json.dumps({"services": distinct_services, "checks": len(items),
+                         "decisions": [{"service": d.service, **d.answer} for d in distinct]})
+    committed = ctx.audit_writer.submit(AuditEntry(
+        [(at, who.id, who.role, "check_batch", None, detail, reason, decision_id,
+          ctx.version, pack_codes(map(code.__getitem__, order)))], asked))
+    answer = results(asked, decided, decision_id)  # built while the audit rows are written
+    await committed
+    return Response(answer, media_type="application/json")
