@@ -81,6 +81,9 @@ class Service:
         }
 
     def h(self, who: str) -> dict[str, str]:
+        """A role's token (or, for any other name, that subject's own token)."""
+        if who not in self.tokens:
+            self.tokens[who] = create_token(make_engine(self.url), "subject", subject=who)
         return {"Authorization": f"Bearer {self.tokens[who]}"}
 
     def record(self, rid: str, subject: str, kind: str, on: str = "2026-06-01",

@@ -15,7 +15,7 @@ from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 
 from socialcredit.service import create_app, create_token, make_engine
-from socialcredit.service._checks import log_changes
+from socialcredit.service._changes import log_changes
 from socialcredit.service._db import (
     audit,
     audit_subjects,
@@ -246,25 +246,28 @@ def test_a_batch_records_each_subjects_own_decision(db_url):
     svc.record("c1", "alice", "court_judgment_default", on="2026-03-01")
     svc.client.put("/v1/subjects/kid/guardian", headers=svc.h("recorder"),
                    json={"guardian": "alice"})
-    admin = {"Authorization": f"Bearer {create_token(make_engine(db_url), 'admin')}"}
-    asked = [("alice", "flight"), ("bob", "flight"), ("kid", "school_choice"),
-             ("alice", "flight"), ("bob", "school_choice")]
-    r = svc.client.post("/v1/checks", headers=admin,
+    asked = [("alice", "flight"), ("bob", "flight"), ("kid", "flight"), ("alice", "flight"),
+             ("ghost", "flight")]
+    one = [svc.client.post("/v1/checks", headers=svc.h("flight"),
+                           json={"subject": s, "service": c}).json() for s, c in asked]
+    r = svc.client.post("/v1/checks", headers=svc.h("flight"),
                         json=[{"subject": s, "service": c} for s, c in asked])
     assert r.status_code == 200, r.text
     got = r.json()["results"]
     assert [(x["subject"], x["service"]) for x in got] == asked
-    assert [x["allowed"] for x in got] == [False, True, False, False, True]
-    assert set(got[0]) == {"subject", "service", "allowed", "rule", "legal_basis",
+    keys = ("allowed", "measure", "legal_basis")
+    assert [{k: x[k] for k in keys} for x in got] == [{k: x[k] for k in keys} for x in one]
+    assert [x["allowed"] for x in got] == [False, True, True, False, True]
+    assert set(got[0]) == {"subject", "service", "allowed", "measure", "legal_basis",
                            "policy_version"}
     with make_engine(db_url).connect() as conn:
         batch = conn.execute(sa.select(audit.c.id).where(audit.c.action == "check_batch")
                              ).scalar_one()
     listed = svc.client.get(f"/v1/audit/{batch}/subjects", headers=svc.h("auditor")).json()
-    assert [{k: x[k] for k in ("subject", "service", "allowed", "rule")} for x in
-            listed["items"]] == [{k: x[k] for k in ("subject", "service", "allowed", "rule")}
-                                 for x in got]
-    for subject, expect in (("alice", [False, False]), ("kid", [False]), ("bob", [True])):
+    assert [{k: x[k] for k in ("subject", "service", "allowed", "measure")} for x in
+            listed["items"]] == [{k: x[k] for k in ("subject", "service", "allowed",
+                                                     "measure")} for x in got]
+    for subject, expect in (("alice", [False, False]), ("kid", [True]), ("bob", [True])):
         items = svc.client.get("/v1/audit", headers=svc.h("auditor"), params={
             "subject": subject, "action": "check_batch"}).json()["items"]
         # a subject asked twice in one batch reads as one check of that batch
@@ -285,14 +288,14 @@ def test_migration_0006_moves_batch_decisions_and_back(db_url):
                   ' {"service": "flight", "allowed": false, "rule": "r", "legal_basis": "b"}]}')
         conn.execute(sa.text(
             "INSERT INTO audit (id, at, actor, role, action, subject_id, detail, reason)"
-            " VALUES (7, :at, 'token:1', 'gatekeeper', 'check_batch', NULL, :d, 'x')"),
+            " VALUES (100000, :at, 'token:1', 'gatekeeper', 'check_batch', NULL, :d, 'x')"),
             {"at": _stamp(db_url), "d": detail})
         conn.execute(sa.text(
             "INSERT INTO audit_subjects (audit_id, subject_id, position, decision)"
-            " VALUES (7, 'a', 0, 1), (7, 'b', 1, 0), (7, 'a', 2, 1)"))
+            " VALUES (100000, 'a', 0, 1), (100000, 'b', 1, 0), (100000, 'a', 2, 1)"))
     upgrade(db_url)
     svc = Service(db_url, reference_policy())
-    listed = svc.client.get("/v1/audit/7/subjects", headers=svc.h("auditor")).json()
+    listed = svc.client.get("/v1/audit/100000/subjects", headers=svc.h("auditor")).json()
     assert [(x["subject"], x["allowed"]) for x in listed["items"]] == [
         ("a", False), ("b", True), ("a", False)]
     dispose_engines(db_url)
@@ -317,7 +320,7 @@ def test_the_change_log_is_pruned_and_a_process_behind_it_drops_everything(db_ur
     """Writes keep the log to about its last KEEP entries. A process that had not read
     the pruned entries cannot know what they named: it drops every cached state, so
     it still sees the change."""
-    from socialcredit.service import _checks
+    from socialcredit.service import _changes as _checks
 
     monkeypatch.setattr(_checks, "KEEP", 6)
     monkeypatch.setattr(_checks, "PRUNE_EVERY", 3)

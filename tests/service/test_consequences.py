@@ -37,6 +37,13 @@ class Client:
     def h(self, role: str) -> dict:
         return {"Authorization": f"Bearer {self.tok[role]}"}
 
+    def as_subject(self, sid: str) -> dict:
+        """The subject's own token: the one role that reads any subject's file."""
+        key = f"subject:{sid}"
+        if key not in self.tok:
+            self.tok[key] = create_token(self.engine, "subject", subject=sid)
+        return {"Authorization": f"Bearer {self.tok[key]}"}
+
     def gate(self, service: str) -> dict:
         if service not in self.services:
             self.services[service] = create_token(self.engine, "gatekeeper", service=service)
@@ -80,7 +87,7 @@ def test_credit_repair_depends_on_the_record_not_on_how_it_is_asked(db_url):
                         evidence=f"case {sid}").status_code == 201
     everyone = fixed + kept
     # each state names the end of its listing: 60 days for the repaired, else 730
-    named = {s: date.fromisoformat(c.http.get(f"/v1/subjects/{s}", headers=c.h("reviewer"))
+    named = {s: date.fromisoformat(c.http.get(f"/v1/subjects/{s}", headers=c.as_subject(s))
                                    .json()["lists"][0]["until"]) for s in everyone}
     assert named == {s: D0 + timedelta(days=59 if s in fixed else 729) for s in everyone}
     for offset in [*range(14), 58, 59, 60, 61, 363, 364, 365, 728, 729, 730]:
@@ -95,11 +102,11 @@ def test_credit_repair_depends_on_the_record_not_on_how_it_is_asked(db_url):
             assert one["allowed"] is want[s], (offset, s)
     # the state names the date of its next change, and the listing explains itself
     c.clock.today = D0 + timedelta(days=10)
-    me = c.http.get(f"/v1/subjects/{fixed[0]}", headers=c.h("reviewer")).json()
+    me = c.http.get(f"/v1/subjects/{fixed[0]}", headers=c.as_subject(fixed[0])).json()
     assert me["lists"][0]["until"] == (D0 + timedelta(days=59)).isoformat()
     assert "after credit repair" in me["lists"][0]["rule"]
     assert me["holds_until"] == (D0 + timedelta(days=59)).isoformat()
-    other = c.http.get(f"/v1/subjects/{kept[0]}", headers=c.h("reviewer")).json()
+    other = c.http.get(f"/v1/subjects/{kept[0]}", headers=c.as_subject(kept[0])).json()
     assert other["lists"][0]["until"] == (D0 + timedelta(days=729)).isoformat()
     assert "credit repair" not in other["lists"][0]["rule"]
     # the record leaves the score window first: the state changes then (score 900 -> 1000)
@@ -142,9 +149,9 @@ def test_the_public_list_shows_exactly_what_the_policy_discloses(db_url):
                  subject_kind="restaurant")
         c.record(f"w{i}", "works", "late_payment", "financial", date(2026, 6, i + 1),
                  subject_kind="firm")
-    me = c.http.get("/v1/subjects/alice", headers=c.h("reviewer")).json()
+    me = c.http.get("/v1/subjects/alice", headers=c.as_subject('alice')).json()
     assert {x["name"] for x in me["lists"]} == {"blacklist", "watchlist"}
-    works = c.http.get("/v1/subjects/works", headers=c.h("reviewer")).json()
+    works = c.http.get("/v1/subjects/works", headers=c.as_subject('works')).json()
     assert works["grade"] == "D"
     page = c.http.get("/v1/public/list").json()
     assert page["items"] == [{"type": "person", "subject": "alice"},
@@ -168,7 +175,7 @@ def test_a_ban_wipes_points_and_the_file_says_so(db_url):
     c = Client(db_url, load_scenario("driving-points"), date(2026, 6, 30))
     c.record("m1", "dan", "mobile_phone_use", "police", date(2026, 5, 1))
     c.record("m2", "dan", "mobile_phone_use", "police", date(2026, 6, 10))
-    me = c.http.get("/v1/subjects/dan", headers=c.h("reviewer")).json()
+    me = c.http.get("/v1/subjects/dan", headers=c.as_subject('dan')).json()
     end = date(2026, 6, 10) + timedelta(days=182)
     assert me["score"] == 0
     assert me["lists"] == [{"name": "disqualified", "type": "black", "until": end.isoformat(),
@@ -176,7 +183,7 @@ def test_a_ban_wipes_points_and_the_file_says_so(db_url):
                                     f" {end.isoformat()}, begun when the score crossed the"
                                     " threshold"}]
     assert me["holds_until"] == end.isoformat()
-    file = c.http.get("/v1/subjects/dan/file", headers=c.h("reviewer")).json()
+    file = c.http.get("/v1/subjects/dan/file", headers=c.as_subject('dan')).json()
     # m2 started the ban that wiped it the day it came: it never counted in a state
     assert [(r["id"], r["status"], r["counts_until"], r["wiped_on"])
             for r in file["records"]] == [("m1", "wiped", "2026-06-09", "2026-06-10"),
@@ -193,12 +200,12 @@ def test_a_rating_is_the_newest_inspection_and_is_published_with_its_date(db_url
     c.record("i1", "cafe", "rated_1", "inspection", date(2025, 1, 10))
     c.record("i2", "cafe", "rated_4", "inspection", date(2026, 2, 3))
     c.record("i3", "deli", "rated_0", "inspection", date(2022, 1, 3))  # out of the window
-    me = c.http.get("/v1/subjects/cafe", headers=c.h("reviewer")).json()
+    me = c.http.get("/v1/subjects/cafe", headers=c.as_subject('cafe')).json()
     assert me["grade"] == "4"
     page = c.http.get("/v1/public/list").json()
     assert page["items"] == [{"type": "company", "subject": "cafe", "grade": "4",
                               "record_date": "2026-02-03"}]
-    file = c.http.get("/v1/subjects/deli/file", headers=c.h("reviewer")).json()
+    file = c.http.get("/v1/subjects/deli/file", headers=c.as_subject('deli')).json()
     assert file["records"][0]["status"] == "expired"
     assert file["records"][0]["counts_until"] == "2025-01-01"
 
@@ -220,7 +227,7 @@ reaches = "children"
     assert c.checks("childcare", ["kim", "pat"]) == {"kim": True, "pat": True}
     c.record("d9", "pat", "late_debt_payment", "financial", date(2026, 6, 9))
     assert c.checks("childcare", ["kim", "pat"]) == {"kim": False, "pat": True}
-    kid = c.http.get("/v1/subjects/kim", headers=c.h("reviewer")).json()
+    kid = c.http.get("/v1/subjects/kim", headers=c.as_subject('kim')).json()
     assert kid["measures"][0]["rule"] == "guardian is in grade C"
 
 
@@ -243,7 +250,7 @@ def test_guardian_links_that_make_no_family_are_refused(db_url):
     assert link("shop", "ben") == 422  # a company
     assert link("lone", "lone") == 422
     for who in ("ann", "ben", "kid"):
-        assert c.http.get(f"/v1/subjects/{who}", headers=c.h("reviewer")).status_code == 200
+        assert c.http.get(f"/v1/subjects/{who}", headers=c.as_subject(who)).status_code == 200
 
 
 def test_a_company_kind_is_kept_and_checked_against_its_records(db_url):
@@ -270,7 +277,9 @@ def test_a_company_kind_is_kept_and_checked_against_its_records(db_url):
          "occurred_at": "2026-03-02"}]})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "records", 2, "kind"]
-    assert c.http.get("/v1/subjects/works", headers=c.h("reviewer")).status_code == 404
+    nothing = c.http.get("/v1/subjects/works", headers=c.as_subject("works"))
+    assert nothing.status_code == 200
+    assert nothing.json()["type"] is None
 
 
 ANONYMOUS = DISCLOSING.replace('list = "blacklist"\nfields = ["name"]\n',

@@ -62,7 +62,9 @@ def test_service_equals_simulator_for_every_subject(name, db_url, tmp_path):
     last = START + timedelta(days=days - 1)
     client = TestClient(create_app(policy, db_url, today=lambda: last))
     engine = make_engine(db_url)
-    h = {"Authorization": f"Bearer {create_token(engine, 'reviewer')}"}
+    def own(sid: str) -> dict:
+        """The subject's own token: the one role that reads any subject's state."""
+        return {"Authorization": f"Bearer {create_token(engine, 'subject', subject=sid)}"}
 
     def day(d: int) -> str:
         return (START + timedelta(days=int(d))).isoformat()
@@ -81,7 +83,7 @@ def test_service_equals_simulator_for_every_subject(name, db_url, tmp_path):
         pub = disclosed(cons, seg, np.maximum(grade, 0), mask)
         for i in scored:
             sid = sim_subject_id(tname, int(i))
-            got = client.get(f"/v1/subjects/{sid}", headers=h).json()
+            got = client.get(f"/v1/subjects/{sid}", headers=own(sid)).json()
             lists = plan.list_names(mask[i])
             assert got["score"] == int(fin.score[i]), (sid, got)
             assert got["grade"] == plan.grades[grade[i]], sid
@@ -108,7 +110,7 @@ def test_service_equals_simulator_for_every_subject(name, db_url, tmp_path):
                 if g < 0:
                     continue
                 sid = sim_subject_id("person", int(c))
-                got = client.get(f"/v1/subjects/{sid}", headers=h).json()
+                got = client.get(f"/v1/subjects/{sid}", headers=own(sid)).json()
                 assert got["type"] == "child"
                 assert got["guardian"] == sim_subject_id("person", g)
                 assert sorted(m["name"] for m in got["measures"]) == sorted(
