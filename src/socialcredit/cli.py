@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -291,19 +292,111 @@ def db_upgrade(db: DbOpt = "sqlite:///socialcredit.db") -> None:
 def tokens_create(
     role: Annotated[str, typer.Option(help="recorder|gatekeeper|subject|reviewer|auditor|"
                                            "admin")],
-    service: Annotated[str | None, typer.Option(help="For a gatekeeper: its service.")] = None,
+    service: Annotated[str | None, typer.Option(help="For a gatekeeper: its service (one of"
+                                                     " the policy's).")] = None,
     subject: Annotated[str | None, typer.Option(help="For a subject: their id.")] = None,
+    label: Annotated[str | None, typer.Option(help="Whose token, in words (shown in"
+                                                   " `tokens list`).")] = None,
+    expires: Annotated[str | None, typer.Option(
+        help="Expiry: a date (YYYY-MM-DD, midnight UTC) or an ISO 8601 time with offset.")
+    ] = None,
+    policy_name: Annotated[str, typer.Option("--policy", help="The policy served (its"
+                                                              " services).")] = "seed",
     db: DbOpt = "sqlite:///socialcredit.db",
 ) -> None:
-    """Print a new bearer token (stored hashed; it cannot be shown again)."""
+    """Print a new bearer token (stored hashed; it cannot be shown again). Its creation
+    is audited."""
     from socialcredit.service import create_token, make_engine, upgrade
+    from socialcredit.service._rules import Rules
 
+    policy, _ = _resolve(policy_name)
     try:
+        at = _expiry(expires) if expires else None
         upgrade(db)
-        token = create_token(make_engine(db), role, service, subject)
+        token = create_token(make_engine(db), role, service, subject, label, at,
+                             services=Rules(policy).services)
     except SocialCreditError as exc:
         raise _fail(exc) from None
     sys.stdout.write(token + "\n")
+
+
+def _expiry(text: str) -> datetime:
+    from datetime import UTC
+
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SocialCreditError(f"--expires {text!r}: not a date (YYYY-MM-DD) or an ISO 8601"
+                                " time") from None
+    if at.tzinfo is None:
+        raise SocialCreditError(f"--expires {text!r}: give the time's offset (e.g. +08:00"
+                                " or Z)")
+    return at
+
+
+@tokens_app.command("list")
+def tokens_list(db: DbOpt = "sqlite:///socialcredit.db",
+                as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+                ) -> None:
+    """Every token (never its secret): id, role, service, subject, label, dates."""
+
+    from socialcredit.service import make_engine, upgrade
+    from socialcredit.service._tokens import list_tokens
+
+    try:
+        upgrade(db)
+        items = list_tokens(make_engine(db))
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps(items, indent=1) + "\n")
+        return
+    table = Table("id", "role", "service", "subject", "label", "created", "expires", "revoked")
+    for t in items:
+        table.add_row(*(str(t[k] or "")[:16] for k in ("id", "role", "service", "subject", "label",
+                                                  "created_at", "expires_at", "revoked_at")))
+    out.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[int, typer.Argument(metavar="ID", min=1)],
+                  db: DbOpt = "sqlite:///socialcredit.db") -> None:
+    """Revoke a token: every running service refuses it from its next request on."""
+    from socialcredit.service import make_engine, upgrade
+    from socialcredit.service._tokens import revoke_token
+
+    try:
+        upgrade(db)
+        done = revoke_token(make_engine(db), token_id)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    if not done:
+        raise _fail(SocialCreditError(f"no live token {token_id}"))
+    out.print(f"token {token_id} revoked", markup=False)
+
+
+@db_app.command("verify-audit")
+def db_verify_audit(db: DbOpt = "sqlite:///socialcredit.db") -> None:
+    """Seal the audit log's new rows into its hash chain, then verify the whole chain
+    (exit 1 if a sealed row was changed, removed or reordered)."""
+    from socialcredit.service import make_engine, upgrade
+    from socialcredit.service._audit import seal, verify
+
+    try:
+        upgrade(db)
+        engine = make_engine(db)
+        with engine.begin() as conn:
+            while seal(conn):
+                pass
+        with engine.connect() as conn:
+            count, problem = verify(conn)
+    except SocialCreditError as exc:
+        raise _fail(exc) from None
+    if problem:
+        raise _fail(SocialCreditError(f"the audit chain breaks after {count:,} rows: {problem}"))
+    out.print(f"audit log: {count:,} rows verified", markup=False)
 
 
 @app.command()
