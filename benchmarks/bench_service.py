@@ -11,6 +11,10 @@ subjects: a pass from a Python client (states the process reads from the databas
 the first time), then from `wrk` at 1 and 2 connections (states from its cache). `--keep
 DIR` keeps the ledger and database there and reuses them next time.
 
+Then, for the hardening issue: the latency of single checks while a recorder posts
+batches of 10,000 records over the API (checks must not wait behind bulk writes), with
+the same checks alone as the baseline; and the latency of public-list pages.
+
 Targets (issue: service), with 1 M subjects and 30 M records in SQLite: single checks
 p99 <= 5 ms and >= 2,000/s; batch checks >= 200,000 subjects/s; ingest >= 50,000
 records/s. The same figures against PostgreSQL.
@@ -42,7 +46,7 @@ from socialcredit import load_scenario, simulate
 from socialcredit.engine._plan import compile_policy
 from socialcredit.ledger import LedgerWriter
 from socialcredit.service import create_token, ingest_ledger, make_engine, upgrade
-from socialcredit.service._checks import log_changes
+from socialcredit.service._changes import log_changes
 from socialcredit.service._db import subject_states
 from socialcredit.service._rules import Rules
 
@@ -188,6 +192,8 @@ def main() -> None:
                   f" subjects/s; per request median {statistics.median(walls) * 1000:.0f} ms")
 
         python_pass("stored states, read from the database")
+        during_ingest(base, h, make_engine(db), adults, last)
+        public_pages(base, h)
         again = "the same subjects again, from the process's cache"
         if shutil.which("wrk"):
             bodies = [tmp / f"batch-{j}.json" for j in range(rounds)]
@@ -200,6 +206,79 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # uvicorn would finish in-flight work first
         proc.wait(timeout=30)
+
+
+def _percentiles(lats: list[float]) -> str:
+    lats = sorted(lats)
+    p99 = lats[max(0, int(0.99 * len(lats)) - 1)]
+    return (f"median {statistics.median(lats) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms,"
+            f" max {lats[-1] * 1000:.0f} ms over {len(lats):,}")
+
+
+def during_ingest(base: str, h: dict, engine, adults: list[int], last: date,
+                  batches: int = 5, size: int = 10_000) -> None:
+    """Single checks from one client, alone and while another posts record batches."""
+    recorder = {"Authorization": f"Bearer {create_token(engine, 'recorder')}"}
+    stop = [False]
+
+    def checks(seconds: float | None) -> list[float]:
+        lat, k = [], 0
+        t_end = time.perf_counter() + (seconds or 1e9)
+        with httpx.Client(base_url=base, headers=h, timeout=60) as c:
+            while not stop[0] and time.perf_counter() < t_end:
+                subject = f"p{adults[k * 7919 % len(adults)]}"
+                k += 1
+                t0 = time.perf_counter()
+                r = c.post("/v1/checks", json={"subject": subject, "service": "flight"})
+                lat.append(time.perf_counter() - t0)
+                assert r.status_code == 200, r.text
+        return lat
+
+    print(f"single checks alone (1 Python client): {_percentiles(checks(10))}")
+    tag = int(time.time())
+    def record(b: int, i: int) -> dict:
+        return {"id": f"bench-{tag}-{b}-{i}", "kind": "volunteering", "channel": "registry",
+                "subject": f"p{adults[(b * size + i) * 104729 % len(adults)]}",
+                "occurred_at": last.isoformat()}
+
+    bodies = [json.dumps({"records": [record(b, i) for i in range(size)]}).encode()
+              for b in range(batches)]
+
+    def ingest() -> list[float]:
+        walls = []
+        with httpx.Client(base_url=base, timeout=600,
+                          headers={**recorder, "Content-Type": "application/json"}) as c:
+            for body in bodies:
+                t0 = time.perf_counter()
+                r = c.post("/v1/records/batch", content=body)
+                walls.append(time.perf_counter() - t0)
+                assert r.status_code == 200, r.text[:300]
+        stop[0] = True
+        return walls
+
+    with ThreadPoolExecutor(2) as pool:
+        lat = pool.submit(checks, None)
+        walls = pool.submit(ingest).result()
+        lats = lat.result()
+    print(f"record batches over the API ({batches} x {size:,}): median"
+          f" {statistics.median(walls):.2f} s each, {batches * size / sum(walls):,.0f}"
+          " records/s")
+    print(f"single checks during those batches: {_percentiles(lats)}")
+
+
+def public_pages(base: str, h: dict, n: int = 200) -> None:
+    """Pages of the public list (read from stored states), from one client."""
+    with httpx.Client(base_url=base, headers=h, timeout=60) as c:
+        first = c.get("/v1/public/list", params={"per_page": 50}).json()
+        pages = max(1, -(-first["total"] // 50))
+        lat = []
+        for k in range(n):
+            t0 = time.perf_counter()
+            r = c.get("/v1/public/list", params={"page": 1 + k * 7919 % pages, "per_page": 50})
+            lat.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.text[:300]
+    print(f"public list, 50 per page ({first['total']:,} entries, {pages:,} pages):"
+          f" {_percentiles(lat)}")
 
 
 WRK_SCRIPT = """

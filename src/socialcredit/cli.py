@@ -313,8 +313,9 @@ def tokens_create(
     try:
         at = _expiry(expires) if expires else None
         upgrade(db)
+        rules = Rules(policy)
         token = create_token(make_engine(db), role, service, subject, label, at,
-                             services=Rules(policy).services)
+                             services=rules.services, policy_version=rules.version)
     except SocialCreditError as exc:
         raise _fail(exc) from None
     sys.stdout.write(token + "\n")

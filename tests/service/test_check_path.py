@@ -320,10 +320,10 @@ def test_the_change_log_is_pruned_and_a_process_behind_it_drops_everything(db_ur
     """Writes keep the log to about its last KEEP entries. A process that had not read
     the pruned entries cannot know what they named: it drops every cached state, so
     it still sees the change."""
-    from socialcredit.service import _changes as _checks
+    from socialcredit.service import _changes
 
-    monkeypatch.setattr(_checks, "KEEP", 6)
-    monkeypatch.setattr(_checks, "PRUNE_EVERY", 3)
+    monkeypatch.setattr(_changes, "KEEP", 6)
+    monkeypatch.setattr(_changes, "PRUNE_EVERY", 3)
     a = Service(db_url, reference_policy())
     b = TestClient(create_app(reference_policy(), db_url, today=lambda: TODAY))
     gate = a.tokens["flight"]

@@ -18,6 +18,7 @@ more) does not: a lost record shows in the check's answer.
 from __future__ import annotations
 
 import itertools
+import time
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -50,6 +51,17 @@ def _instance_url(url: str, i: int) -> str:
     return f"{url}?timeout={30 + i}"  # pysqlite's own option; the busy_timeout pragma rules
 
 
+def _warm_up(client: TestClient) -> None:
+    """One request (refused) to each route the tests use, one instance after another:
+    FastAPI builds a route's models on its first request, and the instances of one
+    test process share the routers (separate processes do not), so their first
+    requests must not race."""
+    for path in ("/v1/records", "/v1/records/batch", "/v1/appeals",
+                 "/v1/appeals/1/decision", "/v1/checks"):
+        assert client.post(path, json={}).status_code == 401
+    assert client.get("/v1/subjects/x").status_code == 401
+
+
 class Cluster:
     """Several service instances over one database, each with its own engine, state
     cache and audit writer, and a TestClient running one event loop (as a process)."""
@@ -61,6 +73,8 @@ class Cluster:
         self.apps = [create_app(self.policy, u, today=lambda: TODAY) for u in self.urls]
         self._stack = ExitStack()
         self.clients = [self._stack.enter_context(TestClient(app)) for app in self.apps]
+        for client in self.clients:  # see `_warm_up`
+            _warm_up(client)
         self.engine = make_engine(url)
         self.tokens = {
             "recorder": create_token(self.engine, "recorder"),
@@ -341,31 +355,77 @@ def test_checks_racing_writes_store_no_stale_state(cluster, rounds):
 
 
 @pytest.mark.parametrize("trials", [6])
-def test_concurrent_batches_of_overlapping_subjects(cluster, trials):
-    """Two instances ingest batches over the same subjects at once, in opposite
-    orders, each with some records the other also sends (the same ids and content) and
-    some retried records that exist already: no deadlock or error, every record is
+def test_concurrent_batches_of_overlapping_subjects(db_url, trials):
+    """Three instances ingest batches over the same subjects at once: two add records
+    to the same subjects in opposite orders, with some records both send (the same
+    ids and content); the third resends records that exist already (of half of those
+    subjects) with new records of other subjects. No deadlock or error, every record is
     stored once, and every state equals the recomputation."""
-    failures = []
-    for t in range(trials):
-        ids = [new_subject(f"b{t}-{k:02d}") for k in range(12)]
-        seeded = ids[::2]
-        assert cluster.batch(0, [(f"{s}-seed", s, "spreading_rumors", "2026-05-01")
-                                 for s in seeded]).status_code == 200
-        shared = [(f"{s}-shared", s, "volunteering", day(t)) for s in ids[::3]]
-        one = [(f"{s}-x{j}", s, "late_debt_payment", day(j)) for s in ids for j in range(3)]
-        two = [(f"{s}-y{j}", s, "late_debt_payment", day(j + 3))
-               for s in reversed(ids[1::2]) for j in range(3)]
-        # instance 1 also resends the seeded records: of some subjects (the 2nd, 4th,
-        # 8th, 10th) it sends nothing new, while instance 0 adds records to them
-        retry = [(f"{s}-seed", s, "spreading_rumors", "2026-05-01") for s in seeded]
-        answers = race([lambda: cluster.batch(0, one + shared),
-                        lambda: cluster.batch(1, retry + shared[::-1] + two)])
+    c = Cluster(db_url, instances=3)
+    try:
+        failures = []
+        for t in range(trials):
+            ids = [new_subject(f"b{t}-{k:02d}") for k in range(12)]
+            others = [new_subject(f"o{t}-{k}") for k in range(3)]
+            seed = [(f"{s}-seed", s, "spreading_rumors", "2026-05-01") for s in ids[::2]]
+            assert c.batch(0, seed).status_code == 200
+            shared = [(f"{s}-shared", s, "volunteering", day(t)) for s in ids[::3]]
+            one = [(f"{s}-x{j}", s, "late_debt_payment", day(j))
+                   for s in ids for j in range(3)]
+            two = [(f"{s}-y{j}", s, "late_debt_payment", day(j + 3))
+                   for s in reversed(ids) for j in range(3)]
+            three = [(f"{s}-z", s, "volunteering", day(t)) for s in others]
+            answers = race([lambda: c.batch(0, one + shared),
+                            lambda: c.batch(1, shared[::-1] + two),
+                            lambda: c.batch(2, seed + three)])
+            assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+            created = sum(a.json()["created"] for a in answers)
+            assert created == len(one) + len(two) + len(shared) + len(three)
+            failures.append([p for sid in ids + others for p in c.problems(sid)])
+        assert not any(failures), report(failures, trials)
+    finally:
+        c.close()
+
+
+def test_a_resent_batch_does_not_store_a_stale_state(db_url, monkeypatch):
+    """A batch that resends existing records of subject Z (and adds records for others)
+    while another batch adds records to Z: the resending batch holds no lock on Z, so it
+    must not store a state of Z computed before the other's records were committed.
+    The race is made certain by delays: the adding batch waits (holding Z's lock, its
+    records written) before computing, the resending one between computing and storing."""
+    import socialcredit.service._store as store
+
+    c = Cluster(db_url, instances=2)
+    real_compute, real_log = store._compute, store.log_changes
+    zs = [new_subject(f"z{k}") for k in range(3)]
+    ws = [new_subject(f"wx{k}") for k in range(3)]
+
+    def slow_compute(ctx, conn, ids):
+        if set(ids) == set(zs):  # the adding batch: records written, not committed
+            time.sleep(0.4)
+        return real_compute(ctx, conn, ids)
+
+    def slow_log(conn, ids):
+        if ids is not None and set(ws) <= set(ids):  # the resending batch, computed
+            time.sleep(0.6)
+        return real_log(conn, ids)
+
+    try:
+        seed = [(f"{z}-seed", z, "late_debt_payment", day(k)) for k, z in enumerate(zs)]
+        assert c.batch(0, seed).status_code == 200
+        monkeypatch.setattr(store, "_compute", slow_compute)
+        monkeypatch.setattr(store, "log_changes", slow_log)
+        adding = [(f"{z}-n{j}", z, "late_debt_payment", day(j)) for z in zs for j in range(9)]
+        other = [(f"{w}-n", w, "volunteering", day(1)) for w in ws]
+
+        def resend():
+            time.sleep(0.15)  # once the adding batch has written its records
+            return c.batch(1, seed + other)
+
+        answers = race([lambda: c.batch(0, adding), resend])
         assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
-        created = sum(a.json()["created"] for a in answers)
-        assert created == len(one) + len(two) + len(shared)
-        problems = []
-        for sid in ids:
-            problems += cluster.problems(sid)
-        failures.append(problems)
-    assert not any(failures), report(failures, trials)
+        monkeypatch.undo()
+        problems = [p for z in zs for p in c.problems(z)]
+        assert not problems, problems
+    finally:
+        c.close()

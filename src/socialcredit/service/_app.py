@@ -24,6 +24,7 @@ from socialcredit import __version__
 from socialcredit.policy import Policy
 from socialcredit.service import _errors, _security
 from socialcredit.service._audit_writer import AuditWriter
+from socialcredit.service._auth import actor_of
 from socialcredit.service._cache import StateCache
 from socialcredit.service._context import Ctx
 from socialcredit.service._db import make_engine
@@ -69,7 +70,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     for module in (records, subjects, checks, appeals, public, audit, tokens, pages):
         app.include_router(module.router)
     _security.install(app)
-    app.add_middleware(_AnonymousLimit, rate=anonymous_rate[0], burst=anonymous_rate[1])
+    app.add_middleware(_AnonymousLimit, rate=anonymous_rate[0], burst=anonymous_rate[1],
+                       ctx=ctx)
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
     return app
 
@@ -100,17 +102,29 @@ class _BodyLimit:
 
 
 class _AnonymousLimit:
-    """A token bucket per client address for requests without a token: one anonymous
-    client cannot hold the service (429 with Retry-After)."""
+    """A token bucket per client address for requests without a valid token: one
+    anonymous client cannot hold the service (429 with Retry-After). A request passes
+    unmetered only with a valid token (verified as the routes verify it, and then held
+    by the process); a made-up token is metered like none."""
 
     MAX_CLIENTS = 100_000
 
-    def __init__(self, app: Any, rate: float, burst: float) -> None:
-        self.app, self.rate, self.burst = app, rate, burst
+    def __init__(self, app: Any, rate: float, burst: float, ctx: Ctx) -> None:
+        self.app, self.rate, self.burst, self.ctx = app, rate, burst, ctx
         self.buckets: dict[str, tuple[float, float]] = {}
 
+    def _verified(self, scope: dict) -> bool:
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                try:
+                    actor_of(self.ctx, v.decode("latin-1"))
+                except _errors.ServiceError:
+                    return False
+                return True
+        return False
+
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or any(k == b"authorization" for k, _ in scope["headers"]):
+        if scope["type"] != "http" or self._verified(scope):
             return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]
         now = time.monotonic()

@@ -50,8 +50,11 @@ def about(subject: str | None, actions: tuple[str, ...] | None = None) -> sa.Sub
                 .where(audit_subjects.c.audit_id == audit.c.id,
                        audit_subjects.c.subject_id == subject)
                 .limit(1).correlate(audit).scalar_subquery())
-    batched = (sa.select(*_SHOWN, sa.func.substr(audit.c.codes, position * 2 + 1, 2,
-                                                 type_=sa.LargeBinary).label("decision"))
+    # a batch's row read as this subject's check: about this subject
+    shown = [sa.literal(subject, sa.String).label("subject_id") if c.key == "subject_id"
+             else c for c in _SHOWN]
+    batched = (sa.select(*shown, sa.func.substr(audit.c.codes, position * 2 + 1, 2,
+                                                type_=sa.LargeBinary).label("decision"))
                .where(audit.c.action == "check_batch",
                       sa.exists().where(audit_subjects.c.audit_id == audit.c.id,
                                         audit_subjects.c.subject_id == subject)))

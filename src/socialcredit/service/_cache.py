@@ -183,21 +183,24 @@ class StateCache:
             if k is None:
                 keys[i] = more.get(ids[i])
 
-    def scored(self, ids: list[str]) -> list[str]:
-        """The subjects whose states decide for `ids` (a child's is its guardian's)."""
-        return sorted({self.kinds[sid][1] or sid for sid in ids})
+    def owners(self, ids: list[str]) -> dict[str, str]:
+        """For each of `ids`, the subject whose state decides for it (a child's is its
+        guardian's), as this process knows it now. Taken before the states are
+        computed: meanwhile, another check's `sync` may drop what `kinds` holds."""
+        return {sid: self.kinds[sid][1] or sid for sid in ids}
 
-    def adopt(self, keys: list, ids: list[str], stale: list[str], fresh: dict[str, State],
-              seen: int | None) -> None:
-        """Fill in the keys of the `stale` subjects from states just computed (`fresh`,
-        by scored subject). They are kept for later checks only if no change was seen
-        since `seen`, the log position before they were read: a change in between might
-        not be in them."""
+    def adopt(self, keys: list, ids: list[str], owners: dict[str, str],
+              fresh: dict[str, State], seen: int | None) -> None:
+        """Fill in the keys of the stale subjects (those of `owners`, as `owners()` gave
+        them before the states were computed) from states just computed (`fresh`, by
+        scored subject). They are kept for later checks only if no change was seen since
+        `seen`, the log position before they were read: a change in between might not
+        be in them."""
         keep = self.last_seq == seen
         more = {}
-        for sid in stale:
-            guardian = self.kinds[sid][1]
-            st = fresh[guardian or sid]
+        for sid, owner in owners.items():
+            guardian = owner if owner != sid else None
+            st = fresh[owner]
             st = self._interned.setdefault(st, st)
             if keep:
                 self.states[guardian or sid] = st

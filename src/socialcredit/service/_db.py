@@ -66,7 +66,7 @@ subject_states = sa.Table(
 )
 
 # each write that changes what a subject's state would be appends the subject ('*': all),
-# in commit order; service processes drop the cached states it names (see _checks.py)
+# in commit order; service processes drop the cached states it names (see _changes.py)
 state_changes = sa.Table(
     "state_changes", metadata,
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
@@ -74,7 +74,7 @@ state_changes = sa.Table(
     sa.Column("subject_id", sa.String(64), nullable=False),
 )
 # one row: the newest entry pruned from the log; a process that has not seen it drops
-# every cached state (the log keeps the last entries only, see _checks.py)
+# every cached state (the log keeps the last entries only, see _changes.py)
 state_changes_floor = sa.Table(
     "state_changes_floor", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),

@@ -348,11 +348,14 @@ def check_records(ctx: Ctx, items: list[RecordIn], batch: bool) -> None:
 
 
 def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any,
-                  batch: bool) -> tuple[list[dict], int]:
+                  batch: bool) -> tuple[list[dict], int, list[str]]:
     """Store records (their subjects created on their first record) set by set, under
     the subjects' locks; a record id sent before is answered as stored if its content
     is the same (ids are the client's keys), else 409. Returns each record as stored,
-    and how many were new. Every problem is reported at once (422)."""
+    how many were new, and the subjects this transaction changed (new records, or a
+    company's kind learnt): the only ones it holds the locks of, so the only ones whose
+    states it may `refresh` (a subject of records sent again only may be another
+    writer's at this moment). Every problem is reported at once (422)."""
     rules = ctx.rules
     loc = (lambda i: ["body", "records", i]) if batch else (lambda i: ["body"])
     first: dict[str, int] = {}
@@ -432,6 +435,7 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
     if values:
         inserted = set(conn.execute(ins(records).on_conflict_do_nothing()
                                     .returning(records.c.id), values).scalars())
+    changed = sorted({r.subject for r in new if r.id in inserted} | changed_kind)
     stored = _records_by_id(conn, list(first))
     outs = []
     for rid, i in first.items():
@@ -440,7 +444,7 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
             raise Conflict(f"record {rid!r} exists with other content; record ids are the"
                            " client's keys")
         outs.append(record_out(row, rules))
-    return outs, len(inserted)
+    return outs, len(inserted), changed
 
 
 def _records_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, Any]:

@@ -25,19 +25,21 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _audit(conn: sa.Connection, by: str, action: str, detail: dict) -> None:
+def _audit(conn: sa.Connection, by: str, action: str, detail: dict,
+           policy_version: str | None) -> None:
     conn.execute(audit.insert().values(
         at=datetime.now(UTC), actor=by, role="admin", action=action, subject_id=None,
-        detail=json.dumps(detail), reason="maintenance"))
+        detail=json.dumps(detail), reason="maintenance", policy_version=policy_version))
 
 
 def create_token(engine: sa.Engine, role: str, service: str | None = None,
                  subject: str | None = None, label: str | None = None,
                  expires_at: datetime | None = None, services: list[str] | None = None,
-                 by: str = "cli") -> str:
+                 by: str = "cli", policy_version: str | None = None) -> str:
     """Create a token for `role`; a gatekeeper is bound to one service (one of
     `services`, the policy's, when given), a subject to one subject id. Returns the
-    token, which is not stored anywhere in clear."""
+    token, which is not stored anywhere in clear. The audit row carries
+    `policy_version` (the policy served), when given."""
     if role not in ROLES:
         raise SocialCreditError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     if role == "gatekeeper" and not service:
@@ -69,7 +71,8 @@ def create_token(engine: sa.Engine, role: str, service: str | None = None,
             created_at=datetime.now(UTC), label=label, expires_at=expires_at)
         ).inserted_primary_key[0]
         _audit(conn, by, "token_create", {"token": tid, "role": role, "service": service,
-                                          "subject": subject, "label": label})
+                                          "subject": subject, "label": label},
+               policy_version)
     return token
 
 
@@ -83,8 +86,10 @@ def list_tokens(engine: sa.Engine) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def revoke_token(engine: sa.Engine, token_id: int, by: str = "cli") -> bool:
-    """Revoke a token now, in every process; False if there is no such live token."""
+def revoke_token(engine: sa.Engine, token_id: int, by: str = "cli",
+                 policy_version: str | None = None) -> bool:
+    """Revoke a token now, in every process; False if there is no such live token. The
+    audit row carries `policy_version` (the policy served), when given."""
     from socialcredit.service._changes import TOKENS, log_changes
 
     with engine.begin() as conn:
@@ -93,7 +98,7 @@ def revoke_token(engine: sa.Engine, token_id: int, by: str = "cli") -> bool:
                             .values(revoked_at=datetime.now(UTC))).rowcount
         if not done:
             return False
-        _audit(conn, by, "token_revoke", {"token": token_id})
+        _audit(conn, by, "token_revoke", {"token": token_id}, policy_version)
         log_changes(conn, [TOKENS])
     return True
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 
 from socialcredit.service._auth import Actor, CtxDep, Purpose, require
 from socialcredit.service._db import appeals, records
@@ -32,9 +33,9 @@ def _appeal_out(a: sa.Row, version: str) -> dict:
             "opened_at": a.opened_at.isoformat(), "policy_version": version}
 
 
-@router.post("/v1/appeals", status_code=201)
+@router.post("/v1/appeals", status_code=201, response_model=None)
 def post_appeal(body: AppealIn, ctx: CtxDep,
-                who: Annotated[Actor, Depends(require("subject"))]) -> dict:
+                who: Annotated[Actor, Depends(require("subject"))]) -> dict | JSONResponse:
     """A subject contests one of their own records. With a `key`, sending the same
     appeal again returns it (200) instead of opening another. One open appeal per
     record; at most 20 appeals a day."""
@@ -47,7 +48,8 @@ def post_appeal(body: AppealIn, ctx: CtxDep,
             if prior is not None:
                 if (prior.record_id, prior.statement) != (body.record, body.statement):
                     raise Conflict(f"appeal key {body.key!r} was used for another appeal")
-                return {**_appeal_out(prior, ctx.version), "retry": True}
+                return JSONResponse({**_appeal_out(prior, ctx.version), "retry": True},
+                                    status_code=200)
         rec = conn.execute(sa.select(records).where(records.c.id == body.record)).first()
         if rec is None or rec.subject_id != who.subject:
             raise NotFound(f"no record {body.record!r} in your file")

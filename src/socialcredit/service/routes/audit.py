@@ -29,9 +29,12 @@ def get_audit(ctx: CtxDep, why: Purpose, who: Auditor,
     with ctx.engine.begin() as conn:
         seal(conn)
     with ctx.engine.begin() as conn:
-        rows = about(subject or None)
+        # about a subject, a batch check reads as its check: action=check finds its
+        # checks, single or in a batch (action=check_batch, the batches only)
+        checks = bool(subject) and action == "check"
+        rows = about(subject or None, ("check",) if checks else None)
         sel = sa.select(rows).order_by(rows.c.id.desc())
-        if action:
+        if action and not checks:
             sel = sel.where(rows.c.action == action)
         items = [entry(r) for r in conn.execute(sel.offset((page - 1) * per_page)
                                                 .limit(per_page))]

@@ -55,8 +55,9 @@ async def post_checks(request: Request, ctx: CtxDep, why: Purpose,
     keys, stale = cache.resolve(asked, ctx.clock().isoformat())
     if stale:  # states not stored, or no longer holding today: computed (and stored)
         seen = cache.last_seq
-        fresh = await run_in_threadpool(recompute, ctx, cache.scored(stale))
-        cache.adopt(keys, asked, stale, fresh, seen)
+        owners = cache.owners(stale)  # now: other checks may sync the cache meanwhile
+        fresh = await run_in_threadpool(recompute, ctx, sorted(set(owners.values())))
+        cache.adopt(keys, asked, owners, fresh, seen)
     decided = cache.decide_all(keys, services)
     reason = why or distinct_services[0]
     at = ctx.audit_writer.stamp(datetime.now(UTC))

@@ -37,7 +37,8 @@ def post_token(body: TokenIn, ctx: CtxDep, who: Admin) -> dict:
     """Create a token; the answer holds it once."""
     try:
         token = create_token(ctx.engine, body.role, body.service, body.subject, body.label,
-                             body.expires_at, ctx.rules.services, by=who.id)
+                             body.expires_at, ctx.rules.services, by=who.id,
+                             policy_version=ctx.version)
     except SocialCreditError as exc:
         raise Invalid(str(exc)) from None
     return {"token": token, "role": body.role}
@@ -46,7 +47,7 @@ def post_token(body: TokenIn, ctx: CtxDep, who: Admin) -> dict:
 @router.delete("/v1/tokens/{token_id}")
 def delete_token(token_id: RowId, ctx: CtxDep, who: Admin) -> dict:
     """Revoke a token: it fails at once, in every process."""
-    if not revoke_token(ctx.engine, token_id, by=who.id):
+    if not revoke_token(ctx.engine, token_id, by=who.id, policy_version=ctx.version):
         raise NotFound(f"no live token {token_id}")
     return {"revoked": token_id}
 
