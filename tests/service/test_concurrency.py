@@ -411,8 +411,8 @@ def test_a_check_computing_while_a_write_commits_stores_no_stale_state(cluster,
         finally:
             local.check = False
 
-    def slow_compute(ctx, conn, ids):
-        out = real_compute(ctx, conn, ids)
+    def slow_compute(ctx, conn, ids, *rest):
+        out = real_compute(ctx, conn, ids, *rest)
         if getattr(local, "check", False):
             time.sleep(0.5)
         return out
@@ -475,10 +475,10 @@ def test_a_resent_batch_does_not_store_a_stale_state(db_url, monkeypatch):
     zs = [new_subject(f"z{k}") for k in range(3)]
     ws = [new_subject(f"wx{k}") for k in range(3)]
 
-    def slow_compute(ctx, conn, ids):
-        if set(ids) == set(zs):  # the adding batch: records written, not committed
+    def slow_compute(ctx, conn, ids, *rest):
+        if set(ids) == set(zs):  # the adding batch, computing its states
             time.sleep(0.4)
-        return real_compute(ctx, conn, ids)
+        return real_compute(ctx, conn, ids, *rest)
 
     def slow_log(conn, ids):
         if ids is not None and set(ws) <= set(ids):  # the resending batch, computed

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from socialcredit.service._db import state_changes, state_changes_floor
+from socialcredit.service._db import placeholders, state_changes, state_changes_floor
 
 ALL = "*"  # a change log entry that drops every cached state
 TOKENS = "!tokens"  # a token was revoked or changed: processes drop the tokens they hold
@@ -43,7 +43,8 @@ def log_changes(conn: sa.Connection, subject_ids: Iterable[str] | None) -> int |
         # stays, so that SQLite does not number the '*' from 1 again.
         newest = sa.select(sa.func.max(state_changes.c.seq)).scalar_subquery()
         conn.execute(state_changes.delete().where(state_changes.c.seq < newest))
-    conn.execute(state_changes.insert(), [{"subject_id": s} for s in ids])
+    conn.exec_driver_sql(placeholders("INSERT INTO state_changes (subject_id) VALUES (?)",
+                                      conn.dialect.name), [(s,) for s in ids])
     newest = conn.execute(sa.select(sa.func.max(state_changes.c.seq))).scalar()
     if newest // PRUNE_EVERY > (newest - len(ids)) // PRUNE_EVERY and newest > KEEP:
         # a process behind the floor has missed pruned entries: it drops everything

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,12 +27,14 @@ import numpy as np
 import sqlalchemy as sa
 
 from socialcredit.service._cache import State
-from socialcredit.service._changes import log_changes, newest_seen
+from socialcredit.service._changes import ALL, log_changes, newest_seen
 from socialcredit.service._context import Ctx
 from socialcredit.service._db import (
     audit,
     driver_date,
     driver_sql,
+    driver_timestamp,
+    placeholders,
     records,
     subjects,
 )
@@ -132,26 +135,46 @@ def evaluate_all(ctx: Ctx, conn: sa.Connection, ids: list[str], full_history: bo
 
 
 # ---------------------------------------------------------------------------- states
-def _compute(ctx: Ctx, conn: sa.Connection, ids: list[str]) -> dict[str, tuple]:
+def _compute(ctx: Ctx, conn: sa.Connection, ids: list[str],
+             types: dict[str, tuple[str, str | None]] | None = None,
+             extra: list[tuple] = ()) -> dict[str, tuple]:
     """The states today of the scored subjects among `ids`, from the records this
-    connection sees: id -> (type, kind, score, grade, lists, valid_until)."""
+    connection sees (plus `extra` records not stored yet: (subject, kind, day, id)):
+    id -> (type, kind, score, grade, lists, valid_until). `types`: each subject's type
+    and company kind, if known already."""
     rules, now = ctx.rules, ctx.clock()
-    types: dict[str, tuple[str, str | None]] = {}
-    for part in chunks(sorted(set(ids)), 5000):
-        types.update((sid, (t, k)) for sid, t, k in conn.execute(
-            sa.select(subjects.c.id, subjects.c.type, subjects.c.kind).where(
-                subjects.c.id.in_(part), subjects.c.guardian_id.is_(None))).all())
+    if types is None:
+        types = {}
+        for part in chunks(sorted(set(ids)), 5000):
+            types.update((sid, (t, k)) for sid, t, k in driver_sql(
+                conn, "SELECT id, type, kind FROM subjects WHERE guardian_id IS NULL AND id"
+                      f" IN ({','.join('?' * len(part))})", tuple(part)))
     out = {}
     for stype in rules.plans:
         group = [sid for sid, (t, _) in types.items() if t == stype]
         if not group:
             continue
         recs = counting_rows(conn, group, now - timedelta(days=rules.horizon(stype)))
+        if extra:
+            recs = _with(recs, group, extra)
         segments = [rules.segment(stype, types[sid][1]) for sid in group]
         for sid, score, grade, lists, until in zip(group, *rules.states(
                 stype, group, recs, now, segments), strict=True):
             out[sid] = (stype, types[sid][1], score, grade, lists, until)
     return out
+
+
+def _with(recs: RecordRows, group: list[str], extra: list[tuple]) -> RecordRows:
+    """`recs` (of the subjects in `group`) and the extra records of those subjects."""
+    index = {sid: i for i, sid in enumerate(group)}
+    mine = [e for e in extra if e[0] in index]
+    if not mine:
+        return recs
+    return RecordRows(
+        np.concatenate([recs.subject, np.array([index[e[0]] for e in mine], np.int64)]),
+        recs.kind + [e[1] for e in mine],
+        np.concatenate([recs.day, np.array([e[2] for e in mine], "datetime64[D]")]),
+        recs.id + [e[3] for e in mine])
 
 
 _UPSERT = ("INSERT INTO subject_states (subject_id, score, grade, lists, computed_for,"
@@ -180,11 +203,16 @@ def _store_states(ctx: Ctx, conn: sa.Connection, computed: dict[str, tuple], bas
     return out
 
 
-def refresh(ctx: Ctx, conn: sa.Connection, ids: list[str]) -> dict[str, State]:
+def refresh(ctx: Ctx, conn: sa.Connection, ids: list[str],
+            computed: dict[str, tuple] | None = None) -> dict[str, State]:
     """A writer's step, in its transaction after its row changes and under the subjects'
-    locks: recompute and store the states of the scored subjects among `ids`, and note
-    the change in the log (every process drops the states it holds of them)."""
-    computed = _compute(ctx, conn, ids)
+    locks: recompute (unless `computed` holds them already) and store the states of the
+    scored subjects among `ids`, and note the change in the log (every process drops
+    the states it holds of them)."""
+    if computed is None or not set(ids) <= set(computed):
+        computed = _compute(ctx, conn, ids)
+    else:
+        computed = {sid: computed[sid] for sid in ids}
     seq = log_changes(conn, ids)
     return _store_states(ctx, conn, computed, seq or 0, only_if_newer=False)
 
@@ -347,15 +375,26 @@ def check_records(ctx: Ctx, items: list[RecordIn], batch: bool) -> None:
         raise Invalid(errs)
 
 
-def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any,
-                  batch: bool) -> tuple[list[dict], int, list[str]]:
-    """Store records (their subjects created on their first record) set by set, under
-    the subjects' locks; a record id sent before is answered as stored if its content
-    is the same (ids are the client's keys), else 409. Returns each record as stored,
-    how many were new, and the subjects this transaction changed (new records, or a
-    company's kind learnt): the only ones it holds the locks of, so the only ones whose
-    states it may `refresh` (a subject of records sent again only may be another
-    writer's at this moment). Every problem is reported at once (422)."""
+@dataclass
+class _Plan:
+    """What a write will do, worked out before it takes any lock: the records already
+    stored (by id), the new ones, each subject's type and company kind after the write,
+    and the states of the subjects with new records, computed from the records
+    committed when it looked plus the new ones (None: computed under the locks)."""
+
+    first: dict[str, int]
+    existing: dict[str, tuple]
+    new: list[RecordIn]
+    stype_of: dict[str, str]
+    kind_now: dict[str, str | None]
+    changed_kind: set[str]
+    computed: dict[str, tuple] | None
+
+
+def _plan(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], batch: bool,
+          precompute: bool) -> _Plan:
+    """Check records against what is stored (every problem at once, 422; a record id
+    sent before with other content, 409) and work out the write."""
     rules = ctx.rules
     loc = (lambda i: ["body", "records", i]) if batch else (lambda i: ["body"])
     first: dict[str, int] = {}
@@ -364,6 +403,10 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
         if j != i and not _same(items[j], r):
             raise Conflict(f"record {r.id!r} appears twice in this batch with other content")
     existing = _records_by_id(conn, list(first))
+    for rid, row in existing.items():
+        if not _same_row(row, items[first[rid]]):
+            raise Conflict(f"record {rid!r} exists with other content; record ids are the"
+                           " client's keys")
     new = [items[i] for rid, i in first.items() if rid not in existing]
     stype_of: dict[str, str] = {}
     errs = []
@@ -375,31 +418,25 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
                                 f" {t}s in this request"})
     if errs:
         raise Invalid(errs)
-    now = datetime.now(UTC)
-    ins = insert_for(conn)
     default_kind = rules.company_kinds[0] if len(rules.company_kinds) == 1 else None
-    if new:
-        kinds = {}
-        for r in new:
-            if r.subject_kind is not None:
-                kinds.setdefault(r.subject, r.subject_kind)
-        fresh = [{"id": s, "type": stype_of[s], "created_at": now,
-                  "kind": kinds.get(s) or (default_kind if stype_of[s] == "company" else None)}
-                 for s in sorted({r.subject for r in new})]
-        conn.execute(ins(subjects).on_conflict_do_nothing(), fresh)
     touched = sorted({r.subject for r in new})
-    lock_subjects(conn, touched)
-    subs = subject_rows(conn, touched)
-    kind_now = {s: subs[s].kind for s in touched}
+    subs = _subject_tuples(conn, touched)  # id -> (type, guardian, kind)
+    kind_now: dict[str, str | None] = {}
+    for r in new:  # a new subject is created with its first record's kind
+        if r.subject not in subs and r.subject not in kind_now:
+            kind_now[r.subject] = r.subject_kind or (
+                default_kind if stype_of[r.subject] == "company" else None)
+    kind_now.update({sid: sub[2] for sid, sub in subs.items()})
     changed_kind = set()
     for i, r in enumerate(items):
         if r.id in existing or first[r.id] != i:
             continue
-        sub, stype = subs[r.subject], stype_of[r.subject]
-        if sub.type != stype or sub.guardian_id is not None:
+        stype = stype_of[r.subject]
+        sub_type, guardian, _ = subs.get(r.subject, (stype, None, None))
+        if sub_type != stype or guardian is not None:
             errs.append({"loc": [*loc(i), "subject"], "type": "wrong_subject",
-                         "msg": f"{r.subject!r} is a {sub.type}"
-                                f"{' child' if sub.guardian_id else ''};"
+                         "msg": f"{r.subject!r} is a {sub_type}"
+                                f"{' child' if guardian else ''};"
                                 f" {r.kind} records are about {stype}s"})
             continue
         if r.subject_kind is not None and r.subject_kind != kind_now[r.subject]:
@@ -424,34 +461,122 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
                          "msg": f"{r.kind} records are not about a {kind_now[r.subject]}"})
     if errs:
         raise Invalid(errs)
-    for s in sorted(changed_kind):
-        conn.execute(subjects.update().where(subjects.c.id == s).values(kind=kind_now[s]))
-    values = [{"id": r.id, "subject_id": r.subject, "kind": r.kind, "channel": r.channel,
-               "occurred_on": r.day, "evidence": r.evidence, "confidence": r.confidence,
-               "status": "pending" if rules.needs_review(r.kind, r.confidence) else "active",
-               "recorded_at": now, "recorded_by": who.id, "policy_version": rules.version}
-              for r in sorted(new, key=lambda r: r.id)]
-    inserted: set[str] = set()
-    if values:
-        inserted = set(conn.execute(ins(records).on_conflict_do_nothing()
-                                    .returning(records.c.id), values).scalars())
-    changed = sorted({r.subject for r in new if r.id in inserted} | changed_kind)
-    stored = _records_by_id(conn, list(first))
-    outs = []
-    for rid, i in first.items():
-        row = stored[rid]
-        if rid not in inserted and not _same_row(row, items[i]):
-            raise Conflict(f"record {rid!r} exists with other content; record ids are the"
-                           " client's keys")
-        outs.append(record_out(row, rules))
-    return outs, len(inserted), changed
+    computed = None
+    if precompute and touched:
+        extra = [(r.subject, r.kind, r.day, r.id) for r in new
+                 if not rules.needs_review(r.kind, r.confidence)]
+        computed = _compute(ctx, conn, touched,
+                            {sid: (stype_of[sid], kind_now[sid]) for sid in touched}, extra)
+    return _Plan(first, existing, new, stype_of, kind_now, changed_kind, computed)
 
 
-def _records_by_id(conn: sa.Connection, ids: list[str]) -> dict[str, Any]:
+def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any,
+                  batch: bool) -> tuple[list[dict], int, list[str], dict[str, tuple] | None]:
+    """Store records (their subjects created on their first record) set by set, under
+    the subjects' locks; a record id sent before is answered as stored if its content
+    is the same (ids are the client's keys), else 409. Every problem is reported at once
+    (422).
+
+    The checks and the new states are worked out first, from what is committed, before
+    any lock is taken (so a batch holds SQLite's write lock briefly); once the locks
+    are held, the change log tells whether another writer changed any of these subjects
+    meanwhile, and if one did, the work is done again under the locks.
+
+    Returns each record as stored (not for a batch), how many were new, the subjects
+    this transaction changed (new records, or a company's kind learnt: the only ones it
+    holds the locks of, so the only ones whose states it may `refresh`), and their new
+    states if they were computed already (for `refresh`)."""
+    rules = ctx.rules
+    seen = newest_seen(conn)
+    plan = _plan(ctx, conn, items, batch, precompute=True)
+    if not plan.new:
+        outs = [] if batch else [record_out(row, rules) for row in
+                                 _records_by_id(conn, [items[0].id], full=True).values()]
+        return outs, 0, [], None
+    now = datetime.now(UTC)
+    dialect = conn.dialect.name
+    stamp = driver_timestamp(dialect, now)
+    touched = sorted({r.subject for r in plan.new})
+    driver_sql(conn, "INSERT INTO subjects (id, type, created_at, kind) VALUES (?, ?, ?, ?)"
+                     " ON CONFLICT (id) DO NOTHING",
+               [(sid, plan.stype_of[sid], stamp, plan.kind_now[sid]) for sid in touched])
+    lock_subjects(conn, touched)  # SQLite: the insert took the write lock
+    if _changed_since(conn, seen, touched):  # another writer was here: again, locked
+        plan = _plan(ctx, conn, items, batch, precompute=False)
+    for sid in sorted(plan.changed_kind):
+        conn.execute(subjects.update().where(subjects.c.id == sid)
+                     .values(kind=plan.kind_now[sid]))
+    rows = [(r.id, r.subject, r.kind, r.channel, driver_date(conn, r.day), r.evidence,
+             r.confidence,
+             "pending" if rules.needs_review(r.kind, r.confidence) else "active",
+             stamp, who.id, rules.version) for r in sorted(plan.new, key=lambda r: r.id)]
+    result = conn.exec_driver_sql(placeholders(
+        "INSERT INTO records (id, subject_id, kind, channel, occurred_on, evidence,"
+        " confidence, status, recorded_at, recorded_by, policy_version) VALUES"
+        " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", dialect), rows)
+    computed = plan.computed
+    if result.rowcount == len(rows):
+        inserted = {r.id for r in plan.new}
+    else:  # another writer stored some of these ids meanwhile (same content, or 409)
+        computed = None
+        stored = _records_by_id(conn, [r.id for r in plan.new])
+        inserted = set()
+        for r in plan.new:
+            row = stored[r.id]
+            if not _same_row(row, r):
+                raise Conflict(f"record {r.id!r} exists with other content; record ids are"
+                               " the client's keys")
+            if row[-2:] == (who.id, _as_read(conn, now)):
+                inserted.add(r.id)
+    changed = sorted({r.subject for r in plan.new if r.id in inserted} | plan.changed_kind)
+    outs = [] if batch else [record_out(row, rules) for row in
+                             _records_by_id(conn, [items[0].id], full=True).values()]
+    return outs, len(inserted), changed, computed
+
+
+def _changed_since(conn: sa.Connection, seen: int, ids: list[str]) -> bool:
+    """Whether the change log names any of these subjects (or everyone) after `seen`,
+    or was pruned past it."""
+    floor = conn.exec_driver_sql("SELECT MAX(seq) FROM state_changes_floor").scalar() or 0
+    if floor > seen:
+        return True
+    named = {sid for (sid,) in driver_sql(
+        conn, "SELECT subject_id FROM state_changes WHERE seq > ?", (seen,))}
+    return bool(named) and (ALL in named or not named.isdisjoint(ids))
+
+
+def _as_read(conn: sa.Connection, at: datetime) -> datetime:
+    """`at` as a timestamp column reads back (SQLite keeps no time zone)."""
+    return at.replace(tzinfo=None) if conn.dialect.name == "sqlite" else at
+
+
+def _subject_tuples(conn: sa.Connection, ids: list[str]) -> dict[str, tuple]:
     out = {}
     for part in chunks(ids, 5000):
-        out.update({r.id: r for r in conn.execute(sa.select(records)
-                                                  .where(records.c.id.in_(part)))})
+        out.update((sid, (t, g, k)) for sid, t, g, k in driver_sql(
+            conn, "SELECT id, type, guardian_id, kind FROM subjects WHERE id IN"
+                  f" ({','.join('?' * len(part))})", tuple(part)))
+    return out
+
+
+_CONTENT = ("SELECT id, subject_id, kind, channel, occurred_on, evidence, confidence,"
+            " recorded_by, recorded_at FROM records WHERE id IN ")
+
+
+def _records_by_id(conn: sa.Connection, ids: list[str], full: bool = False,
+                   ) -> dict[str, Any]:
+    """Stored records by id: their content as plain tuples (id, subject, kind, channel,
+    day, evidence, confidence, recorded_by, recorded_at), or `full` rows."""
+    out: dict[str, Any] = {}
+    for part in chunks(ids, 5000):
+        if full:
+            out.update({r.id: r for r in conn.execute(sa.select(records)
+                                                      .where(records.c.id.in_(part)))})
+            continue
+        for row in driver_sql(conn, _CONTENT + f"({','.join('?' * len(part))})", tuple(part)):
+            day = row[4] if isinstance(row[4], date) else date.fromisoformat(row[4])
+            at = row[8] if isinstance(row[8], datetime) else datetime.fromisoformat(row[8])
+            out[row[0]] = (*row[:4], day, row[5], row[6], row[7], at)
     return out
 
 
@@ -460,6 +585,5 @@ def _same(a: RecordIn, b: RecordIn) -> bool:
         b.subject, b.kind, b.channel, b.day, b.evidence, b.confidence)
 
 
-def _same_row(row: Any, r: RecordIn) -> bool:
-    return (row.subject_id, row.kind, row.channel, row.occurred_on, row.evidence,
-            row.confidence) == (r.subject, r.kind, r.channel, r.day, r.evidence, r.confidence)
+def _same_row(row: tuple, r: RecordIn) -> bool:
+    return row[1:7] == (r.subject, r.kind, r.channel, r.day, r.evidence, r.confidence)

@@ -33,9 +33,9 @@ def post_record(body: RecordIn, ctx: CtxDep, why: Purpose, who: Recorder) -> JSO
     the same id returns 200 and the stored record."""
     check_records(ctx, [body], batch=False)
     with ctx.engine.begin() as conn:
-        outs, created, changed = store_records(ctx, conn, [body], who, batch=False)
+        outs, created, changed, computed = store_records(ctx, conn, [body], who, batch=False)
         if changed:
-            refresh(ctx, conn, changed)
+            refresh(ctx, conn, changed, computed)
         log(conn, ctx, who, "record" if created else "record_retry", body.subject,
             {"record": body.id, "kind": body.kind}, why)
     return JSONResponse(outs[0], status_code=201 if created else 200)
@@ -48,9 +48,9 @@ def post_records(body: RecordBatchIn, ctx: CtxDep, why: Purpose, who: Recorder) 
     briefly."""
     check_records(ctx, body.records, batch=True)
     with ctx.engine.begin() as conn:
-        _, created, changed = store_records(ctx, conn, body.records, who, batch=True)
+        _, created, changed, computed = store_records(ctx, conn, body.records, who, batch=True)
         if changed:  # only these: the locks of the others' subjects are not held here
-            refresh(ctx, conn, changed)
+            refresh(ctx, conn, changed, computed)
         log(conn, ctx, who, "record_batch", None,
             {"records": len(body.records), "created": created}, why)
     return {"created": created, "existing": len(body.records) - created,
