@@ -43,7 +43,8 @@ _QUERY = sa.select(tokens).where(tokens.c.token_hash == sa.bindparam("h"))
 
 def actor_of(ctx: Ctx, authorization: str | None) -> Actor:
     """The actor behind an Authorization header (none: anonymous); 401 for a malformed
-    header or an unknown, expired or revoked token."""
+    header or an unknown, expired or revoked token. Reads the change log first (once
+    per request: `ctx.cache.synced` then holds until the check path's own read)."""
     if authorization is None:
         return ANONYMOUS
     scheme, _, token = authorization.partition(" ")
@@ -75,7 +76,7 @@ async def actor(request: Request,
                 authorization: Annotated[str | None, Header()] = None) -> Actor:
     """The request's actor (on the event loop: no thread hop per request); a bad token
     is refused and the refusal audited."""
-    ctx = get_ctx(request)
+    ctx = request.app.state.ctx
     try:
         return actor_of(ctx, authorization)
     except Unauthorized as exc:
@@ -94,7 +95,7 @@ def require(*roles: str) -> Any:
                             f" {' or '.join(roles)}")
         else:
             return who
-        await audit_refusal(get_ctx(request), request, who, exc.status, str(exc))  # type: ignore[attr-defined]
+        await audit_refusal(request.app.state.ctx, request, who, exc.status, str(exc))  # type: ignore[attr-defined]
         raise exc
 
     return dep
@@ -113,13 +114,14 @@ async def audit_refusal(ctx: Ctx, request: Request, who: Actor, status: int,
                                               ctx.version)]))
 
 
-def purpose(request: Request, x_purpose: Annotated[str | None, Header()] = None) -> str | None:
+async def purpose(request: Request,
+                  x_purpose: Annotated[str | None, Header()] = None) -> str | None:
     """The declared purpose of an access (X-Purpose): one of the policy's services or
     of the service's own purposes, at most 64 characters."""
     if x_purpose is None:
         return None
     value = x_purpose.strip()
-    allowed = (*get_ctx(request).rules.services, *PURPOSES)
+    allowed = (*request.app.state.ctx.rules.services, *PURPOSES)
     if len(value) > MAX_PURPOSE or value not in allowed:
         raise Invalid([{"loc": ["header", "x-purpose"], "type": "unknown_purpose",
                         "msg": f"X-Purpose must be one of {', '.join(allowed)}"}])

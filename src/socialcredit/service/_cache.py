@@ -128,11 +128,14 @@ class StateCache:
                 if sid in self._guardians:
                     self._ready.clear()
 
-    def resolve(self, ids: list[str], today: str) -> tuple[list[tuple | None], list[str]]:
+    def resolve(self, ids: list[str], today: str, synced: bool = False,
+                ) -> tuple[list[tuple | None], list[str]]:
         """For each subject, the decision key of its stored state if that holds today
         (UNKNOWN for a subject without a row, None if its state must be computed first:
-        those are listed second, and `adopt` fills their keys in)."""
-        self.sync()
+        those are listed second, and `adopt` fills their keys in). `synced`: the
+        request has read the change log already (its token check does)."""
+        if not synced:
+            self.sync()
         if today != self._ready_day:
             self._ready.clear()
             self._ready_day = today

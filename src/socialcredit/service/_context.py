@@ -34,5 +34,6 @@ class Ctx:
         return self.rules.version
 
 
-def get_ctx(request: Request) -> Ctx:
+async def get_ctx(request: Request) -> Ctx:
+    """The app's context (async: no thread hop per request)."""
     return request.app.state.ctx

@@ -57,12 +57,12 @@ subject_states = sa.Table(
     # the change log's position the state was computed at: a computation from an older
     # snapshot never overwrites one from a newer (see _store.store_states)
     sa.Column("basis", sa.BigInteger, nullable=False, server_default="0"),
-    # what the policy publishes of this state: under a rule naming the subject, and the
-    # sort key of its anonymous entry (NULL: none); the public list reads these
-    sa.Column("named", sa.Boolean, nullable=False, server_default=sa.false()),
+    # what the policy publishes of this state: under a rule naming the subject (0: no;
+    # 1: a person, 2: a company, the list's order), and the sort key of its anonymous
+    # entry (NULL: none). The public list reads them through partial covering indexes
+    # (ix_states_named, ix_states_anonymous: see migration 0009)
+    sa.Column("named", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("anonymous", sa.String(1200), nullable=True),
-    sa.Index("ix_states_named", "named", "subject_id"),
-    sa.Index("ix_states_anonymous", "anonymous"),
 )
 
 # each write that changes what a subject's state would be appends the subject ('*': all),

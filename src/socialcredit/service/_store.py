@@ -292,15 +292,16 @@ class _Done:
 
 
 def publication(rules: Rules, sid: str, stype: str, kind: str | None, score: int | None,
-                grade: str | None, lists: str, memo: dict) -> tuple[bool, str | None]:
-    """What the policy publishes of a state: whether a rule names the subject, and the
+                grade: str | None, lists: str, memo: dict) -> tuple[int, str | None]:
+    """What the policy publishes of a state: whether a rule names the subject (0: no;
+    1: a person, 2: a company: named entries list persons first, each by id), and the
     sort key of its anonymous entry (None: no anonymous entry). Anonymous entries sort
     by what they show, then by a hash of the id, so their order reveals no id."""
     key = (stype, kind, grade, lists)
     matched = memo.get(key)
     if matched is None:
         matched = memo[key] = rules.disclosure(stype, rules.segment(stype, kind), grade, lists)
-    named = any("name" in d.fields for d in matched)
+    named = (1 if stype == "person" else 2) if any("name" in d.fields for d in matched) else 0
     rest = [d for d in matched if "name" not in d.fields]
     if not rest:
         return named, None

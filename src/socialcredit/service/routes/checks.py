@@ -52,7 +52,7 @@ async def post_checks(request: Request, ctx: CtxDep, why: Purpose,
                           f" {ctx.rules.services}")
     asked = list(map(itemgetter("subject"), items))
     cache = ctx.cache
-    keys, stale = cache.resolve(asked, ctx.clock().isoformat())
+    keys, stale = cache.resolve(asked, ctx.clock().isoformat(), synced=True)  # by `require`
     if stale:  # states not stored, or no longer holding today: computed (and stored)
         seen = cache.last_seq
         owners = cache.owners(stale)  # now: other checks may sync the cache meanwhile

@@ -22,7 +22,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from socialcredit.service._auth import Actor, CtxDep, actor_of
-from socialcredit.service._context import get_ctx
 from socialcredit.service._errors import ServiceError
 from socialcredit.service._schemas import (
     AppealIn,
@@ -74,7 +73,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(CsrfRefused)
     async def _refused(request: Request, _exc: Exception) -> HTMLResponse:
-        ctx = get_ctx(request)
+        ctx = request.app.state.ctx
 
         def render() -> HTMLResponse:
             return page(ctx, "refused.html.j2", request, page_actor(ctx, request), 403,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query
 from socialcredit.policy._explain import explain
 from socialcredit.service._auth import CtxDep
 from socialcredit.service._context import Ctx
-from socialcredit.service._db import driver_date, records, subject_states, subjects
+from socialcredit.service._db import driver_date, driver_sql, records, subject_states, subjects
 from socialcredit.service._rules import Evaluation
 from socialcredit.service._schemas import PageNo, SearchText
 from socialcredit.service._store import chunks, counting_rows
@@ -64,53 +64,51 @@ def ensure_states(ctx: Ctx, today: date, wait: bool | None = None) -> None:
     threading.Thread(target=run, name="public-states", daemon=True).start()
 
 
-def _text_search(conn: sa.Connection, q: str) -> Any:
-    fn = sa.func.strpos if conn.dialect.name == "postgresql" else sa.func.instr
-    return fn(subject_states.c.subject_id, q) > 0
-
-
-def _ordered(conn: sa.Connection, col: Any) -> Any:
-    """Byte order on both databases (PostgreSQL's collation would ignore punctuation)."""
-    return sa.collate(col, "C" if conn.dialect.name == "postgresql" else "BINARY")
-
-
 def published_page(ctx: Ctx, today: date, q: str, start: int, size: int,
                    ) -> tuple[int, list[tuple]]:
     """The public list's entries [start, start + size), and their total: each subject's
     entry under the rules that publish its name (persons, then companies, by id), then
     its entry under the rules that do not (anonymous: no id, never found by `q`, sorted
-    by what it shows)."""
+    by what it shows). Read from the stored states' publication columns through their
+    indexes: a page costs the same however many subjects there are."""
     ensure_states(ctx, today)
     rules = ctx.rules
-    cols = (subjects.c.id, subjects.c.type, subjects.c.kind, subject_states.c.score,
-            subject_states.c.grade, subject_states.c.lists)
-    base = (sa.select(*cols).join(subject_states, subject_states.c.subject_id == subjects.c.id))
     with ctx.engine.connect() as conn:
-        holds = sa.and_(subject_states.c.valid_until >= driver_date(conn, today),
-                        subject_states.c.computed_for <= driver_date(conn, today),
-                        subject_states.c.policy_version == ctx.version)
-        named_where = sa.and_(subject_states.c.named.is_(True), holds,
-                              *([_text_search(conn, q)] if q else []))
-        n_named = conn.execute(sa.select(sa.func.count()).select_from(subject_states)
-                               .where(named_where)).scalar()
-        n_anon = 0 if q else conn.execute(
-            sa.select(sa.func.count()).select_from(subject_states)
-            .where(subject_states.c.anonymous.is_not(None), holds)).scalar()
-        rows: list[tuple] = []
+        pg = conn.dialect.name == "postgresql"
+        c = ' COLLATE "C"' if pg else ""
+        day = driver_date(conn, today)
+        holds = " AND valid_until >= ? AND computed_for <= ? AND policy_version = ?"
+        held = (day, day, ctx.version)
+        search = (" AND strpos(subject_id, ?) > 0" if pg else " AND instr(subject_id, ?) > 0"
+                  ) if q else ""
+        named_where = "named > 0" + holds + search
+        named_args = held + ((q,) if q else ())
+        anon_where = "anonymous IS NOT NULL" + holds
+        n_named = driver_sql(conn, "SELECT COUNT(*) FROM subject_states WHERE " + named_where,
+                             named_args)[0][0]
+        n_anon = 0 if q else driver_sql(
+            conn, "SELECT COUNT(*) FROM subject_states WHERE " + anon_where, held)[0][0]
+        page: list[tuple[str, bool]] = []
         if start < n_named:
-            rows += [(*r, True) for r in conn.execute(
-                base.where(named_where)
-                .order_by(subjects.c.type.desc(), _ordered(conn, subjects.c.id))
-                .offset(start).limit(size))]
-        if len(rows) < size and not q:
-            skip = max(0, start - n_named)
-            rows += [(*r, False) for r in conn.execute(
-                base.where(subject_states.c.anonymous.is_not(None), holds)
-                .order_by(_ordered(conn, subject_states.c.anonymous))
-                .offset(skip).limit(size - len(rows)))]
+            page += [(sid, True) for (sid,) in driver_sql(
+                conn, f"SELECT subject_id FROM subject_states WHERE {named_where}"
+                      f" ORDER BY named, subject_id{c} LIMIT ? OFFSET ?",
+                named_args + (size, start))]
+        if len(page) < size and not q:
+            page += [(sid, False) for (sid,) in driver_sql(
+                conn, f"SELECT subject_id FROM subject_states WHERE {anon_where}"
+                      f" ORDER BY anonymous{c} LIMIT ? OFFSET ?",
+                held + (size - len(page), max(0, start - n_named)))]
+        rows = {}
+        for part in chunks(sorted({sid for sid, _ in page}), 5000):
+            rows.update((r[0], r) for r in driver_sql(
+                conn, "SELECT s.id, s.type, s.kind, t.score, t.grade, t.lists FROM subjects s"
+                      " JOIN subject_states t ON t.subject_id = s.id"
+                      f" WHERE s.id IN ({','.join('?' * len(part))})", tuple(part)))
     memo: dict[tuple, list] = {}
     hits = []
-    for sid, stype, kind, score, grade, lists, by_name in rows:
+    for sid, by_name in page:
+        _, stype, kind, score, grade, lists = rows[sid]
         key = (stype, kind, grade, lists)
         matched = memo.get(key)
         if matched is None:

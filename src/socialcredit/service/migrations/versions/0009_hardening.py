@@ -45,11 +45,17 @@ def upgrade() -> None:
     with op.batch_alter_table("subject_states") as batch:
         batch.add_column(sa.Column("basis", sa.BigInteger, nullable=False,
                                    server_default="0"))
-        batch.add_column(sa.Column("named", sa.Boolean, nullable=False,
-                                   server_default=sa.false()))
+        batch.add_column(sa.Column("named", sa.SmallInteger, nullable=False,
+                                   server_default="0"))
         batch.add_column(sa.Column("anonymous", sa.String(1200), nullable=True))
-    op.create_index("ix_states_named", "subject_states", ["named", "subject_id"])
-    op.create_index("ix_states_anonymous", "subject_states", ["anonymous"])
+    # the public list reads these in order, a page at a time, from the index alone
+    # (byte order on both databases: PostgreSQL's collation may differ)
+    c = ' COLLATE "C"' if op.get_bind().dialect.name == "postgresql" else ""
+    holds = "valid_until, computed_for, policy_version"
+    op.execute(f"CREATE INDEX ix_states_named ON subject_states (named, subject_id{c}, {holds})"
+               " WHERE named > 0")
+    op.execute(f"CREATE INDEX ix_states_anonymous ON subject_states (anonymous{c}, {holds})"
+               " WHERE anonymous IS NOT NULL")
 
 
 def downgrade() -> None:
