@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from socialcredit.service._db import audit, audit_subjects
+from socialcredit.service._db import audit, audit_subjects, driver_sql
 
 # what a listing shows of an audit row (a batch's codes are read one at a time)
 _SHOWN = [c for c in audit.c if c.key not in ("codes", "seal", "hash")]
@@ -104,9 +104,10 @@ def _digest(row: Any, prev: str, subjects: list[str] | None) -> str:
 
 
 def _batch_subjects(conn: sa.Connection, audit_id: int) -> list[str]:
-    return list(conn.execute(sa.select(audit_subjects.c.subject_id)
-                             .where(audit_subjects.c.audit_id == audit_id)
-                             .order_by(audit_subjects.c.position)).scalars())
+    """A batch check's subjects in the order asked (plain DBAPI rows: up to 10,000)."""
+    return [sid for (sid,) in driver_sql(
+        conn, "SELECT subject_id FROM audit_subjects WHERE audit_id = ? ORDER BY position",
+        (audit_id,))]
 
 
 def seal(conn: sa.Connection, limit: int = 20_000) -> int:

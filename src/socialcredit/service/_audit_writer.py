@@ -44,6 +44,7 @@ class AuditWriter:
     the lock as long as needed."""
 
     CHECKPOINT_SECONDS = 0.25
+    SEAL_SECONDS = 5.0
     INSERT = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason,"
               " decision_id, policy_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
     INSERT_BATCH = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason,"
@@ -63,6 +64,7 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._pending: list[tuple] = []  # (entry, loop, future) for the next inline commit
         self._inline: Any = None  # SQLite connection that never waits for the write lock
+        self._sealed_at = time.monotonic()
 
     def stamp(self, at: datetime) -> Any:
         """`at` as the column takes it."""
@@ -191,12 +193,15 @@ class AuditWriter:
                     conn = None
             for _, loop, done in batch:
                 loop.call_soon_threadsafe(_settle, done, error)
-            if error is None and self._queue.empty():
+            if error is None and self._queue.empty() \
+                    and time.monotonic() - self._sealed_at > self.SEAL_SECONDS:
                 self._seal()
 
     def _seal(self) -> None:
         """Seal what has been written since the last seal into the hash chain, when the
-        writer has nothing waiting (a failure is left to the next seal)."""
+        writer has nothing waiting, at most every SEAL_SECONDS (an auditor's read and
+        `db verify-audit` seal first too; a failure is left to the next seal)."""
+        self._sealed_at = time.monotonic()
         try:
             with self.engine.begin() as conn:
                 seal(conn)

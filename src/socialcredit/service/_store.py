@@ -247,13 +247,18 @@ def _states_of(ctx: Ctx, computed: dict[str, tuple]) -> dict[str, State]:
             for sid, (stype, _, score, grade, lists, until) in computed.items()}
 
 
+STORE_WAIT_MS = 50  # SQLite: how long a check waits for the write lock to store states
+
+
 def _store_sqlite_if_free(ctx: Ctx, computed: dict[str, tuple], seen: int) -> None:
-    """SQLite: store a check's states if the write lock is free now (never wait for it:
-    a batch may hold it; the states are computed again next time)."""
+    """SQLite: store a check's states if the write lock is free within a moment (the
+    audit writer's group commits hold it for well under a millisecond; a bulk write may
+    hold it longer, and then the states are not stored now but computed again next
+    time: a check does not wait behind a bulk write)."""
     raw = ctx.engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute("PRAGMA busy_timeout=0")
+        cur.execute(f"PRAGMA busy_timeout={STORE_WAIT_MS}")
         try:
             cur.execute("BEGIN IMMEDIATE")
         except Exception:  # noqa: BLE001 - locked: a writer is at work
