@@ -6,7 +6,8 @@ more than it needs."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -558,3 +559,90 @@ def test_a_made_up_token_does_not_lift_the_anonymous_limit(db_url):
     assert set(codes[3:]) == set(refused) == {429}
     # a real token (known to this process) is not limited
     assert client.get("/v1/subjects/alice", headers=svc.h("alice")).status_code == 200
+
+
+# ---------------------------------------------------------------- from the cold review
+def test_identical_records_sent_at_once_are_stored_once_without_errors(db_url):
+    """A retry racing its original (the same id and content at the same moment, from
+    two service instances): every answer is 200 or 201, one record is stored."""
+    import threading
+
+    svc = Service(db_url, reference_policy())
+    other = TestClient(create_app(reference_policy(), db_url, today=lambda: TODAY))
+    clients = [svc.client, other, svc.client, other]
+    for c in clients:  # build each app's routes before the race
+        c.get("/v1/health")
+    for trial in range(6):
+        body = {"id": f"race-{trial}", "subject": f"racer{trial % 2}", "kind": "volunteering",
+                "occurred_at": "2026-06-01", "channel": "registry"}
+        gate, codes = threading.Barrier(len(clients)), []
+
+        def post(c, body=body, gate=gate, codes=codes):
+            gate.wait()
+            codes.append(c.post("/v1/records", json=body, headers=svc.h("recorder")).status_code)
+
+        threads = [threading.Thread(target=post, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(codes) == [200, 200, 200, 201], codes
+        assert len(_rows(db_url, records, records.c.id == f"race-{trial}")) == 1
+
+
+def test_inputs_the_cold_review_found_are_clear_errors(db_url):
+    svc = Service(db_url, reference_policy())
+    empty = svc.client.post("/v1/checks", headers=svc.h("flight"), json=[])
+    assert empty.status_code == 422, empty.text
+    for at in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
+        r = svc.record("ovf", "alice", "volunteering", on=at)
+        assert r.status_code == 422, (at, r.text)
+    # a gatekeeper declares its own service as its purpose, not another's
+    r = svc.client.post("/v1/checks", headers={**svc.h("flight"), "X-Purpose": "research"},
+                        json={"subject": "alice", "service": "flight"})
+    assert r.status_code == 422, r.text
+
+
+def test_refusals_inside_routes_are_audited_and_shown_to_the_subject(db_url):
+    """Refusals about another subject's data (a subject reading another's file, a
+    reviewer reading a subject not under review, a gatekeeper asking for another
+    service) leave audit rows, and the subject sees them in its file."""
+    svc = Service(db_url, reference_policy())
+    svc.record("c1", "alice", "court_judgment_default", on="2026-03-01")
+    assert svc.client.get("/v1/subjects/alice/file", headers=svc.h("bob")).status_code == 403
+    assert svc.client.get("/v1/subjects/alice", headers=svc.h("reviewer")).status_code == 403
+    other = svc.client.post("/v1/checks", headers=svc.h("flight"),
+                            json={"subject": "alice", "service": "high_speed_rail"})
+    assert other.status_code == 403
+    log = svc.client.get("/v1/audit", headers=svc.h("auditor"),
+                         params={"action": "refused"}).json()["items"]
+    assert {(x["role"], x["whom"]) for x in log} >= {("subject", "alice"),
+                                                     ("reviewer", "alice"),
+                                                     ("gatekeeper", None)}
+    file = svc.client.get("/v1/subjects/alice/file", headers=svc.h("alice")).json()
+    refused = [a["who"] for a in file["accesses"] if a["what"] == "refused"]
+    assert "subject" in refused
+    assert "reviewer" in refused
+
+
+def test_token_expiry_keeps_its_offset_and_takes_strict_times(db_url):
+    """An expiry given with an offset is the same instant on SQLite (which keeps no
+    offset) as on PostgreSQL; the API takes an ISO 8601 time, not a number."""
+    from socialcredit.service import create_token
+
+    svc = Service(db_url, reference_policy())
+    engine = make_engine(db_url)
+    west = datetime.now(UTC).astimezone(timezone(timedelta(hours=-5)))
+    token = create_token(engine, "auditor", expires_at=west + timedelta(minutes=10))
+    ok = svc.client.get("/v1/audit", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200, ok.text
+    east = datetime.now(UTC).astimezone(timezone(timedelta(hours=8)))
+    gone = create_token(engine, "auditor", expires_at=east + timedelta(seconds=1))
+    time.sleep(1.5)
+    late = svc.client.get("/v1/audit", headers={"Authorization": f"Bearer {gone}"})
+    assert late.status_code == 401, late.text
+    admin = {"Authorization": f"Bearer {create_token(engine, 'admin')}"}
+    for bad in (1900000000, "1900000000", "2030-01-01T00:00:00"):
+        r = svc.client.post("/v1/tokens", headers=admin,
+                            json={"role": "auditor", "expires_at": bad})
+        assert r.status_code == 422, (bad, r.text)

@@ -24,7 +24,7 @@ from socialcredit import __version__
 from socialcredit.policy import Policy
 from socialcredit.service import _errors, _security
 from socialcredit.service._audit_writer import AuditWriter
-from socialcredit.service._auth import actor_of
+from socialcredit.service._auth import actor_of, audit_refusal
 from socialcredit.service._cache import StateCache
 from socialcredit.service._context import Ctx
 from socialcredit.service._db import make_engine
@@ -66,7 +66,7 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
     app.state.ctx = ctx
     app.state.rules, app.state.engine = rules, engine
     app.state.cache, app.state.audit_writer = ctx.cache, ctx.audit_writer
-    _errors.install(app)
+    _errors.install(app, on_refusal=audit_refusal)
     pages.install(app)
     for module in (checks, records, subjects, appeals, public, audit, tokens, pages):
         # the routes themselves, not the routers (FastAPI matches an included router's

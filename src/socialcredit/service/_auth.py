@@ -74,40 +74,45 @@ def actor_of(ctx: Ctx, authorization: str | None) -> Actor:
 
 async def actor(request: Request,
                 authorization: Annotated[str | None, Header()] = None) -> Actor:
-    """The request's actor (on the event loop: no thread hop per request); a bad token
-    is refused and the refusal audited."""
-    ctx = request.app.state.ctx
-    try:
-        return actor_of(ctx, authorization)
-    except Unauthorized as exc:
-        await audit_refusal(ctx, request, Actor("invalid-token", "unknown"), 401, str(exc))
-        raise
+    """The request's actor (on the event loop: no thread hop per request), kept on the
+    request for the audit of a refusal (see `audit_refusal`)."""
+    request.state.actor = Actor("invalid-token", "unknown")
+    who = actor_of(request.app.state.ctx, authorization)
+    request.state.actor = who
+    return who
 
 
 def require(*roles: str) -> Any:
-    """A dependency: the actor, if its role is one of `roles` (else 401/403, audited)."""
+    """A dependency: the actor, if its role is one of `roles` (else 401/403, audited
+    as every refusal is)."""
 
-    async def dep(request: Request, who: Annotated[Actor, Depends(actor)]) -> Actor:
+    async def dep(who: Annotated[Actor, Depends(actor)]) -> Actor:
         if who is ANONYMOUS:
-            exc: Exception = Unauthorized(f"this needs a token of role {' or '.join(roles)}")
-        elif who.role not in roles:
-            exc = Forbidden(f"a {who.role} token cannot do this; it needs"
+            raise Unauthorized(f"this needs a token of role {' or '.join(roles)}")
+        if who.role not in roles:
+            raise Forbidden(f"{_a(who.role)} token cannot do this; it needs"
                             f" {' or '.join(roles)}")
-        else:
-            return who
-        await audit_refusal(request.app.state.ctx, request, who, exc.status, str(exc))  # type: ignore[attr-defined]
-        raise exc
+        return who
 
     return dep
 
 
-async def audit_refusal(ctx: Ctx, request: Request, who: Actor, status: int,
-                        why: str) -> None:
-    """A refused request in the audit log, with the subject it named, if any."""
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+async def audit_refusal(request: Request, status: int, why: str) -> None:
+    """A refused request (401, 403, wherever it was refused: a role, another subject's
+    file, a subject not under review, another service) in the audit log, with the
+    actor, the subject it named, if any, and the gatekeeper's service."""
+    ctx = request.app.state.ctx
+    who = getattr(request.state, "actor", ANONYMOUS)
     subject = request.path_params.get("subject")
     if subject is not None and (len(subject) > 64 or "\x00" in subject):
         subject = None  # not a subject id: the path says what was asked
     detail = {"method": request.method, "path": request.url.path[:200], "status": status}
+    if who.service:
+        detail["service"] = who.service
     at = ctx.audit_writer.stamp(datetime.now(UTC))
     await ctx.audit_writer.write(AuditEntry([(at, who.id, who.role, "refused", subject,
                                               _json(detail), why[:500], None,

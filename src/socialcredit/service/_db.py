@@ -63,6 +63,13 @@ subject_states = sa.Table(
     # (ix_states_named, ix_states_anonymous: see migration 0009)
     sa.Column("named", sa.SmallInteger, nullable=False, server_default="0"),
     sa.Column("anonymous", sa.String(1200), nullable=True),
+    # (on PostgreSQL the first text column of each is in the "C" collation)
+    sa.Index("ix_states_named", "named", "subject_id", "valid_until", "computed_for",
+             "policy_version", sqlite_where=sa.text("named > 0"),
+             postgresql_where=sa.text("named > 0")),
+    sa.Index("ix_states_anonymous", "anonymous", "valid_until", "computed_for",
+             "policy_version", sqlite_where=sa.text("anonymous IS NOT NULL"),
+             postgresql_where=sa.text("anonymous IS NOT NULL")),
 )
 
 # each write that changes what a subject's state would be appends the subject ('*': all),

@@ -3,6 +3,7 @@ HTTP mapping, in one place (`install`)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -62,13 +63,16 @@ def invalid(loc: list, kind: str, msg: str) -> Invalid:
     return Invalid([{"loc": loc, "type": kind, "msg": msg}])
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, on_refusal: Callable[[Request, int, str], Awaitable[None]]) -> None:
     """The HTTP answers: a domain error's status and detail; 400 for malformed JSON; 422
     for a body or parameter that does not validate (never pydantic's echo of the input,
-    which may hold what the client should not see again)."""
+    which may hold what the client should not see again). Every 401 and 403 goes to
+    `on_refusal` (the audit log) before it is answered."""
 
     @app.exception_handler(ServiceError)
-    async def _domain(_request: Request, exc: ServiceError) -> JSONResponse:
+    async def _domain(request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status in (401, 403):
+            await on_refusal(request, exc.status, str(exc))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -65,10 +65,17 @@ def _when(value: Any) -> date | datetime:
         raise ValueError(f"{text[:40]!r} is not a date (YYYY-MM-DD) or a time in ISO 8601"
                          " with an explicit offset or Z")
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is not a valid time") from None
-    return at.astimezone(UTC)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{text!r} is not a valid time (or is out of range)") from None
+
+
+def strict_time(value: Any) -> datetime:
+    """An ISO 8601 time with an explicit offset, as an aware UTC datetime (a date: its
+    midnight UTC)."""
+    when = _when(value)
+    return when if isinstance(when, datetime) else datetime.combine(
+        when, datetime.min.time(), UTC)
 
 
 def _bounded(value: date | datetime) -> date | datetime:

@@ -496,9 +496,7 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
     seen = newest_seen(conn)
     plan = _plan(ctx, conn, items, batch, precompute=True)
     if not plan.new:
-        outs = [] if batch else [record_out(row, rules) for row in
-                                 _records_by_id(conn, [items[0].id], full=True).values()]
-        return outs, 0, [], None
+        return _as_stored(ctx, conn, items, batch), 0, [], None
     now = datetime.now(UTC)
     dialect = conn.dialect.name
     stamp = driver_timestamp(dialect, now)
@@ -509,6 +507,8 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
     lock_subjects(conn, touched)  # SQLite: the insert took the write lock
     if _changed_since(conn, seen, touched):  # another writer was here: again, locked
         plan = _plan(ctx, conn, items, batch, precompute=False)
+        if not plan.new:  # it stored these very records (a retry raced its original)
+            return _as_stored(ctx, conn, items, batch), 0, [], None
     for sid in sorted(plan.changed_kind):
         conn.execute(subjects.update().where(subjects.c.id == sid)
                      .values(kind=plan.kind_now[sid]))
@@ -535,9 +535,16 @@ def store_records(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], who: Any
             if row[-2:] == (who.id, _as_read(conn, now)):
                 inserted.add(r.id)
     changed = sorted({r.subject for r in plan.new if r.id in inserted} | plan.changed_kind)
-    outs = [] if batch else [record_out(row, rules) for row in
-                             _records_by_id(conn, [items[0].id], full=True).values()]
-    return outs, len(inserted), changed, computed
+    return _as_stored(ctx, conn, items, batch), len(inserted), changed, computed
+
+
+def _as_stored(ctx: Ctx, conn: sa.Connection, items: list[RecordIn], batch: bool,
+               ) -> list[dict]:
+    """A single record as stored (a batch answers with counts only)."""
+    if batch:
+        return []
+    return [record_out(row, ctx.rules) for row in
+            _records_by_id(conn, [items[0].id], full=True).values()]
 
 
 def _changed_since(conn: sa.Connection, seen: int, ids: list[str]) -> bool:

@@ -62,8 +62,9 @@ def create_token(engine: sa.Engine, role: str, service: str | None = None,
     if expires_at is not None:
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
+        expires_at = expires_at.astimezone(UTC)  # SQLite keeps no offset: stored as UTC
         if expires_at <= datetime.now(UTC):
-            raise SocialCreditError(f"--expires {expires_at.isoformat()} is in the past")
+            raise SocialCreditError(f"the expiry {expires_at.isoformat()} is in the past")
     token = f"sc_{role[:3]}_{secrets.token_urlsafe(24)}"
     with engine.begin() as conn:
         tid = conn.execute(tokens.insert().values(

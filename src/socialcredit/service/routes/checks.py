@@ -41,8 +41,13 @@ async def post_checks(request: Request, ctx: CtxDep, why: Purpose,
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
                                       for e in exc.errors(include_url=False)]) from None
     items = body if many else [body]
+    if not items:
+        raise invalid(["body"], "too_short", "a list of checks needs at least one check")
     services = list(map(itemgetter("service"), items))
     distinct_services = sorted(set(services))
+    if why is not None and why not in (who.service, "enforcement"):
+        raise invalid(["header", "x-purpose"], "wrong_purpose",
+                      f"a {who.service} gatekeeper's purpose is {who.service!r}")
     for c in distinct_services:
         if c != who.service:
             raise Forbidden(f"this gatekeeper token is for {who.service!r}, not {c!r}")

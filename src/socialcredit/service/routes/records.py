@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
@@ -24,6 +26,21 @@ from socialcredit.service._store import (
 )
 
 router = APIRouter(tags=["records"])
+T = TypeVar("T")
+
+
+def retrying(write: Callable[[], T], tries: int = 4) -> T:
+    """Run a write transaction again when PostgreSQL breaks a deadlock by aborting it
+    (two writers that meet on a subject's row and its foreign-key checks); the
+    transaction rolled back whole, so running it again is safe."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "40P01" or attempt == tries - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
 Recorder = Annotated[Actor, Depends(require("recorder"))]
 
 
@@ -32,12 +49,17 @@ def post_record(body: RecordIn, ctx: CtxDep, why: Purpose, who: Recorder) -> JSO
     """Record one act against a subject (created on its first record). Safe to retry:
     the same id returns 200 and the stored record."""
     check_records(ctx, [body], batch=False)
-    with ctx.engine.begin() as conn:
-        outs, created, changed, computed = store_records(ctx, conn, [body], who, batch=False)
-        if changed:
-            refresh(ctx, conn, changed, computed)
-        log(conn, ctx, who, "record" if created else "record_retry", body.subject,
-            {"record": body.id, "kind": body.kind}, why)
+
+    def write() -> tuple[list[dict], int]:
+        with ctx.engine.begin() as conn:
+            outs, created, changed, computed = store_records(ctx, conn, [body], who, False)
+            if changed:
+                refresh(ctx, conn, changed, computed)
+            log(conn, ctx, who, "record" if created else "record_retry", body.subject,
+                {"record": body.id, "kind": body.kind}, why)
+        return outs, created
+
+    outs, created = retrying(write)
     return JSONResponse(outs[0], status_code=201 if created else 200)
 
 
@@ -47,12 +69,17 @@ def post_records(body: RecordBatchIn, ctx: CtxDep, why: Purpose, who: Recorder) 
     batch is checked and stored set by set, so it holds the database's write lock
     briefly."""
     check_records(ctx, body.records, batch=True)
-    with ctx.engine.begin() as conn:
-        _, created, changed, computed = store_records(ctx, conn, body.records, who, batch=True)
-        if changed:  # only these: the locks of the others' subjects are not held here
-            refresh(ctx, conn, changed, computed)
-        log(conn, ctx, who, "record_batch", None,
-            {"records": len(body.records), "created": created}, why)
+
+    def write() -> int:
+        with ctx.engine.begin() as conn:
+            _, created, changed, computed = store_records(ctx, conn, body.records, who, True)
+            if changed:  # only these: the locks of the others' subjects are not held here
+                refresh(ctx, conn, changed, computed)
+            log(conn, ctx, who, "record_batch", None,
+                {"records": len(body.records), "created": created}, why)
+        return created
+
+    created = retrying(write)
     return {"created": created, "existing": len(body.records) - created,
             "policy_version": ctx.version}
 

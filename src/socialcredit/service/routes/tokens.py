@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from socialcredit.errors import SocialCreditError
 from socialcredit.service._auth import Actor, CtxDep, require
 from socialcredit.service._errors import Invalid, NotFound
-from socialcredit.service._schemas import Name, RowId, SubjectId
+from socialcredit.service._schemas import Name, RowId, SubjectId, strict_time
 from socialcredit.service._tokens import ROLES, create_token, list_tokens, revoke_token
 
 router = APIRouter(tags=["tokens"])
@@ -23,7 +24,7 @@ class TokenIn(BaseModel):
     service: Name | None = None
     subject: SubjectId | None = None
     label: Annotated[str, Field(max_length=128, pattern=r"^[^\x00-\x1f]*$")] | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Annotated[datetime, BeforeValidator(strict_time)] | None = None
 
 
 @router.get("/v1/tokens")
