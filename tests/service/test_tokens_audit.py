@@ -239,7 +239,7 @@ def test_refusals_are_audited_with_the_subject_they_named(svc):
     # the subject sees who was refused access to its file
     file = svc.client.get("/v1/subjects/alice/file", headers=svc.h("alice")).json()
     refused = [a for a in file["accesses"] if a["what"] == "refused"]
-    assert [a["who"] for a in refused] == ["unknown", "gatekeeper", "public"]
+    assert [a["who"] for a in refused] == ["unknown", "gatekeeper for flight", "public"]
 
 
 def test_views_and_checks_are_audited_and_shown_to_subjects_by_role(svc):
@@ -318,10 +318,15 @@ def test_views_and_checks_are_audited_and_shown_to_subjects_by_role(svc):
 def test_x_purpose_must_be_declared(svc):
     svc.record("v1", "alice", "volunteering")
     check = {"subject": "alice", "service": "flight"}
-    for purpose in ("flight", "enforcement", " research "):
+    for purpose in ("flight", "enforcement", " flight "):
         r = svc.client.post("/v1/checks", headers={**svc.h("flight"), "X-Purpose": purpose},
                             json=check)
         assert r.status_code == 200, (purpose, r.text)
+    # a gatekeeper's purpose is its own service (or enforcement), not another declared one
+    for purpose in ("research", "high_speed_rail"):
+        r = svc.client.post("/v1/checks", headers={**svc.h("flight"), "X-Purpose": purpose},
+                            json=check)
+        assert r.status_code == 422, (purpose, r.text)
     for purpose in ("x" * 65, "marketing", "flight2", "", "curiosity"):
         for method, path, who, body in (
                 ("POST", "/v1/checks", "flight", check),
@@ -333,7 +338,7 @@ def test_x_purpose_must_be_declared(svc):
             assert r.status_code == 422, (purpose, path, r.text)
             assert r.json()["detail"][0]["loc"] == ["header", "x-purpose"]
     reasons = [x.reason for x in _audit_rows(svc.url, audit.c.action == "check")]
-    assert reasons == ["flight", "enforcement", "research"]
+    assert reasons == ["flight", "enforcement", "flight"]
 
 
 def _verify(svc: Service) -> dict:
