@@ -383,7 +383,7 @@ def db_verify_audit(db: DbOpt = "sqlite:///socialcredit.db") -> None:
     """Seal the audit log's new rows into its hash chain, then verify the whole chain
     (exit 1 if a sealed row was changed, removed or reordered)."""
     from socialcredit.service import make_engine, upgrade
-    from socialcredit.service._audit import seal, verify
+    from socialcredit.service._audit import head, seal, verify
 
     try:
         upgrade(db)
@@ -393,11 +393,13 @@ def db_verify_audit(db: DbOpt = "sqlite:///socialcredit.db") -> None:
                 pass
         with engine.connect() as conn:
             count, problem = verify(conn)
+            top = head(conn)
     except SocialCreditError as exc:
         raise _fail(exc) from None
     if problem:
         raise _fail(SocialCreditError(f"the audit chain breaks after {count:,} rows: {problem}"))
-    out.print(f"audit log: {count:,} rows verified", markup=False)
+    out.print(f"audit log: {count:,} rows verified; head: {top['length']} {top['hash']}"
+              " (keep it elsewhere: a later head must extend it)", markup=False)
 
 
 @app.command()

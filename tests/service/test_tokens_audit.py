@@ -368,7 +368,15 @@ def test_the_hash_chain_shows_changed_and_removed_rows(svc):
             audit.c.action == "check_batch")).scalar_one()
     assert clean["verified"] == len(sealed) == total - 1  # all but verify's own row
     assert [s for _, s, _ in sealed] == list(range(1, len(sealed) + 1))
-    assert _verify(svc) == {"verified": total, "problem": None}
+    again = _verify(svc)
+    assert {k: again[k] for k in ("verified", "problem")} == {"verified": total, "problem": None}
+    # the head names the chain's length and last hash: kept elsewhere, a later head
+    # must extend it (a chain cannot show that its newest rows were cut off)
+    with make_engine(svc.url).connect() as conn:
+        last = conn.execute(sa.select(audit.c.seal, audit.c.hash).where(
+            audit.c.seal.is_not(None)).order_by(audit.c.seal.desc()).limit(1)).one()
+    assert again["head"] == {"length": last.seal, "hash": last.hash}
+    assert again["head"]["length"] == total
     # a sealed row changed
     mid_id, mid_seal, mid_reason = sealed[len(sealed) // 2]
     engine = make_engine(svc.url)

@@ -150,6 +150,14 @@ def verify(conn: sa.Connection) -> tuple[int, str | None]:
     return n, None
 
 
+def head(conn: sa.Connection) -> dict[str, Any]:
+    """The chain's head: how many rows are sealed and the last hash (kept elsewhere, it
+    shows whether the newest rows were cut off)."""
+    row = conn.execute(sa.select(audit.c.seal, audit.c.hash).where(audit.c.seal.is_not(None))
+                       .order_by(audit.c.seal.desc()).limit(1)).first()
+    return {"length": row.seal if row else 0, "hash": row.hash if row else GENESIS}
+
+
 class _Numbered:
     """A row with its seal number, as `_digest` reads it."""
 

@@ -17,7 +17,6 @@ from typing import Any
 import jinja2
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
-from starlette.datastructures import MutableHeaders
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -28,6 +27,9 @@ HEADERS = {
     "referrer-policy": "no-referrer",
 }
 CACHEABLE = ("/v1/public/", "/static/")  # path prefixes whose answers may be cached
+_RAW = [(k.encode(), v.encode()) for k, v in HEADERS.items()]
+_RAW_PRIVATE = [*_RAW, (b"cache-control", b"no-store")]
+_OWN_NAMES = frozenset(k.encode() for k in HEADERS)
 ASSET_CACHE = "public, max-age=3600"
 
 _TEMPLATES = jinja2.Environment(
@@ -46,15 +48,15 @@ class SecurityHeaders:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         private = not scope["path"].startswith(CACHEABLE)
+        ours = _RAW_PRIVATE if private else _RAW
 
         async def with_headers(message: dict) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers[name] = value
-                if private:
-                    headers["cache-control"] = "no-store"
+                # the route's own headers, less those set here, then ours (one pass)
+                message["headers"] = [
+                    *(h for h in message.get("headers") or ()
+                      if h[0].lower() not in _OWN_NAMES
+                      and (not private or h[0].lower() != b"cache-control")), *ours]
             await send(message)
 
         return await self.app(scope, receive, with_headers)

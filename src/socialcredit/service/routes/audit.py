@@ -7,7 +7,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query
 
-from socialcredit.service._audit import about, batch_subjects, entry, seal, verify
+from socialcredit.service._audit import about, batch_subjects, entry, head, seal, verify
 from socialcredit.service._auth import Actor, CtxDep, Purpose, require
 from socialcredit.service._errors import NotFound
 from socialcredit.service._schemas import ACTION, ID, PageNo, RowId
@@ -50,8 +50,10 @@ def verify_chain(ctx: CtxDep, who: Auditor) -> dict:
         seal(conn)
     with ctx.engine.begin() as conn:
         count, problem = verify(conn)
-        log(conn, ctx, who, "verify_audit", None, {"verified": count, "problem": problem})
-    return {"verified": count, "problem": problem}
+        top = head(conn)
+        log(conn, ctx, who, "verify_audit", None, {"verified": count, "problem": problem,
+                                                   "head": top})
+    return {"verified": count, "problem": problem, "head": top}
 
 
 @router.get("/v1/audit/{audit_id}/subjects")
