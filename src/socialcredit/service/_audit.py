@@ -93,7 +93,12 @@ _SEAL_LOCK = 0x5C0A0D1  # PostgreSQL advisory lock: one sealer at a time
 _SEALED = [c for c in audit.c if c.key not in ("seal", "hash")]
 
 
-def _digest(row: Any, prev: str, subjects: list[str] | None) -> str:
+def subjects_digest(subjects: list[str]) -> str:
+    """A batch check's subjects, in the order asked, as one hash."""
+    return hashlib.sha256("\n".join(subjects).encode()).hexdigest()
+
+
+def _digest(row: Any, prev: str, subjects: str | None) -> str:
     """A row's hash: its content, its place in the chain and the previous hash."""
     at = row.at.isoformat() if hasattr(row.at, "isoformat") else str(row.at)
     content = [row.seal_no, row.id, at, row.actor, row.role, row.action, row.subject_id,
@@ -127,7 +132,9 @@ def seal(conn: sa.Connection, limit: int = 20_000) -> int:
     updates = []
     for row in rows:
         number += 1
-        subjects = _batch_subjects(conn, row.id) if row.action == "check_batch" else None
+        subjects = None
+        if row.action == "check_batch":  # hashed when written (older rows: read now)
+            subjects = row.subjects_hash or subjects_digest(_batch_subjects(conn, row.id))
         prev = _digest(_Numbered(row, number), prev, subjects)
         updates.append({"i": row.id, "s": number, "h": prev})
     conn.execute(audit.update().where(audit.c.id == sa.bindparam("i"))
@@ -142,7 +149,9 @@ def verify(conn: sa.Connection) -> tuple[int, str | None]:
                             .where(audit.c.seal.is_not(None)).order_by(audit.c.seal)):
         if row.seal != n + 1:
             return n, f"seal {n + 1} is missing (next is {row.seal}, audit row {row.id})"
-        subjects = _batch_subjects(conn, row.id) if row.action == "check_batch" else None
+        subjects = None
+        if row.action == "check_batch":  # the subjects as stored now
+            subjects = subjects_digest(_batch_subjects(conn, row.id))
         expected = _digest(_Numbered(row, row.seal), prev, subjects)
         if expected != row.hash:
             return n, f"audit row {row.id} (seal {row.seal}) was changed after it was sealed"

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from socialcredit.service._audit import seal
+from socialcredit.service._audit import seal, subjects_digest
 from socialcredit.service._db import driver_timestamp, placeholders
 
 
@@ -48,8 +48,8 @@ class AuditWriter:
     INSERT = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason,"
               " decision_id, policy_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
     INSERT_BATCH = ("INSERT INTO audit (at, actor, role, action, subject_id, detail, reason,"
-                    " decision_id, policy_version, codes)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                    " decision_id, policy_version, codes, subjects_hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
     # SQLite: a batch's subject rows in one statement, in key order (ids need no
     # escaping in JSON: they match the API's id pattern)
     INSERT_SUBJECTS = ("INSERT INTO audit_subjects (audit_id, subject_id, position)"
@@ -97,9 +97,9 @@ class AuditWriter:
         for e in entries:
             if e.subjects is None:
                 continue
+            row = (*e.rows[0], subjects_digest(e.subjects))
             if self.pg:
-                cur.execute(placeholders(self.INSERT_BATCH, dialect) + " RETURNING id",
-                            e.rows[0])
+                cur.execute(placeholders(self.INSERT_BATCH, dialect) + " RETURNING id", row)
                 audit_id = cur.fetchone()[0]
                 # COPY's text form, built in one go (ids hold no tab, newline or
                 # backslash: they match the API's id pattern)
@@ -108,7 +108,7 @@ class AuditWriter:
                     copy.write("".join(map(f"{audit_id}\t{{}}\t{{}}\n".format,
                                            e.subjects, count())))
             else:
-                cur.execute(self.INSERT_BATCH, e.rows[0])
+                cur.execute(self.INSERT_BATCH, row)
                 cur.execute(self.INSERT_SUBJECTS,
                             (cur.lastrowid, orjson.dumps(e.subjects).decode()))
         cur.close()

@@ -140,6 +140,9 @@ audit = sa.Table(
     # the previous row's hash (see _audit.seal and `socialcredit db verify-audit`)
     sa.Column("seal", sa.BigInteger, nullable=True),
     sa.Column("hash", sa.String(64), nullable=True),
+    # a batch check's subjects, in order, hashed when written (sealing then needs no
+    # second read of them; verifying compares it with the stored subjects)
+    sa.Column("subjects_hash", sa.String(64), nullable=True),
     sa.Index("ux_audit_seal", "seal", unique=True),
     sa.Index("ix_audit_unsealed", "id", sqlite_where=sa.text("seal IS NULL"),
              postgresql_where=sa.text("seal IS NULL")),

@@ -37,6 +37,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("policy_version", sa.String(128), nullable=True))
         batch.add_column(sa.Column("seal", sa.BigInteger, nullable=True))
         batch.add_column(sa.Column("hash", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("subjects_hash", sa.String(64), nullable=True))
     op.create_index("ux_audit_seal", "audit", ["seal"], unique=True)
     op.create_index("ix_audit_unsealed", "audit", ["id"],
                     sqlite_where=sa.text("seal IS NULL"),
@@ -68,7 +69,7 @@ def downgrade() -> None:
     op.drop_index("ix_audit_unsealed", "audit")
     op.drop_index("ux_audit_seal", "audit")
     with op.batch_alter_table("audit") as batch:
-        for name in ("hash", "seal", "policy_version", "decision_id"):
+        for name in ("subjects_hash", "hash", "seal", "policy_version", "decision_id"):
             batch.drop_column(name)
     op.drop_index("ix_appeals_subject", "appeals")
     op.drop_index("ux_appeals_open_record", "appeals")
