@@ -119,11 +119,11 @@ class _AnonymousLimit:
     def _verified(self, scope: dict) -> bool:
         for k, v in scope["headers"]:
             if k == b"authorization":
-                scheme, _, token = v.decode("latin-1").partition(" ")
-                if hash_token(token.strip()) in self.ctx.tokens:
+                header = v.decode("latin-1")
+                if hash_token(header.partition(" ")[2].strip()) in self.ctx.tokens:
                     return True  # verified before (the route checks it again, and expiry)
                 try:
-                    actor_of(self.ctx, v.decode("latin-1"))
+                    actor_of(self.ctx, header)
                 except _errors.ServiceError:
                     return False
                 return True

@@ -8,6 +8,7 @@ process.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -115,7 +116,7 @@ async def audit_refusal(request: Request, status: int, why: str) -> None:
         detail["service"] = who.service
     at = ctx.audit_writer.stamp(datetime.now(UTC))
     await ctx.audit_writer.write(AuditEntry([(at, who.id, who.role, "refused", subject,
-                                              _json(detail), why[:500], None,
+                                              json.dumps(detail), why[:500], None,
                                               ctx.version)]))
 
 
@@ -131,12 +132,6 @@ async def purpose(request: Request,
         raise Invalid([{"loc": ["header", "x-purpose"], "type": "unknown_purpose",
                         "msg": f"X-Purpose must be one of {', '.join(allowed)}"}])
     return value
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]

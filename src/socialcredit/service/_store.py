@@ -190,17 +190,16 @@ _UPSERT_IF_NEWER = _UPSERT + " WHERE subject_states.basis <= excluded.basis"
 
 def _store_states(ctx: Ctx, conn: sa.Connection, computed: dict[str, tuple], basis: int,
                   only_if_newer: bool) -> dict[str, State]:
-    rules, now = ctx.rules, ctx.clock()
-    today, since = driver_date(conn, now), now.isoformat()
-    rows, out, memo = [], {}, {}
+    rules = ctx.rules
+    today = driver_date(conn, ctx.clock())
+    rows, memo = [], {}
     for sid, (stype, kind, score, grade, lists, until) in computed.items():
         named, anonymous = publication(rules, sid, stype, kind, score, grade, lists, memo)
         rows.append((sid, score, grade, lists, today, driver_date(conn, until), rules.version,
                      basis, named, anonymous))
-        out[sid] = State(stype, score, grade, lists, since, until.isoformat())
     if rows:
         driver_sql(conn, _UPSERT_IF_NEWER if only_if_newer else _UPSERT, rows)
-    return out
+    return _states_of(ctx, computed)
 
 
 def refresh(ctx: Ctx, conn: sa.Connection, ids: list[str],
@@ -221,22 +220,20 @@ def recompute(ctx: Ctx, ids: list[str]) -> dict[str, State]:
     """States computed for a check (none stored, or no longer holding today): from the
     committed records, stored unless a writer holds the subject (it stores its own) or
     a newer state is stored already. Never waits for a writer."""
+    pg = ctx.engine.dialect.name == "postgresql"
     with ctx.engine.begin() as conn:
-        free = set(ids)
-        if conn.dialect.name == "postgresql":
-            free = set()
+        free: set[str] = set()
+        if pg:
             for part in chunks(sorted(set(ids)), 5000):
                 free.update(conn.execute(
                     sa.select(subjects.c.id).where(subjects.c.id.in_(part))
                     .order_by(subjects.c.id).with_for_update(skip_locked=True)).scalars())
         seen = newest_seen(conn)
         computed = _compute(ctx, conn, ids)
-        mine = {sid: v for sid, v in computed.items() if sid in free}
-        if conn.dialect.name == "postgresql":
-            stored = _store_states(ctx, conn, mine, seen, only_if_newer=True)
-            rest = {sid: v for sid, v in computed.items() if sid not in free}
-            return {**stored, **_states_of(ctx, rest)}
-    if conn.dialect.name == "sqlite":
+        if pg:
+            _store_states(ctx, conn, {sid: v for sid, v in computed.items() if sid in free},
+                          seen, only_if_newer=True)
+    if not pg:
         _store_sqlite_if_free(ctx, computed, seen)
     return _states_of(ctx, computed)
 

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from socialcredit.errors import SocialCreditError
 from socialcredit.service._db import audit, tokens
+from socialcredit.service._schemas import ID
 
 ROLES = ("recorder", "gatekeeper", "subject", "reviewer", "auditor", "admin")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")
+_ID = re.compile(ID)
 
 
 def hash_token(token: str) -> str:
