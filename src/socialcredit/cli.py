@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from socialcredit import __version__
-from socialcredit.errors import SocialCreditError
+from socialcredit.errors import RunConfigError, SocialCreditError
 
 app = typer.Typer(
     name="socialcredit",
@@ -125,6 +125,18 @@ def simulate(
     backend: Annotated[str, typer.Option(
         help="cpu (the Numba kernel) or numpy (the slow reference: the same results,"
              " written to be read).")] = "cpu",
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="PATH=VALUE",
+        help="Change one value of the policy (repeatable): channels.camera.misattribution"
+             "=0.05, lists.blacklist.score_below=700, regions.city-3.coverage.camera=0.9."
+             " The changed policy is validated like a file and recorded in run.json.")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(
+        "--seeds", help="Run K seeds (the seed, seed + 1, ...) and write each run plus a"
+                        " summary with mean, sd and 95 % interval of every statistic.")
+    ] = None,
+    seed_list: Annotated[str | None, typer.Option(
+        "--seed-list", help="Run these seeds (1,5,9), as --seeds does.")] = None,
 ) -> None:
     """Run a policy on a synthetic society and write the run directory (replacing an
     earlier run there, whole; a directory that is not a run directory is refused)."""
@@ -133,11 +145,10 @@ def simulate(
     from socialcredit.engine._output import RunDir, write_run
     from socialcredit.engine._run import check_memory, check_sizes, default_threads
     from socialcredit.ledger import LedgerWriter, write_subjects
-    from socialcredit.scenarios import resolve_policy
 
     try:
         # every argument is checked before anything is computed or written
-        policy, path = resolve_policy(policy_name)
+        policy, path, changes = _policy_with(policy_name, overrides)
         n = policy.run.population if population is None else population
         d = policy.run.days if days is None else days
         check_sizes(n, d, policy.run.seed if seed is None else seed, threads, chunk_size)
@@ -150,6 +161,16 @@ def simulate(
                 err.print(f"warning: region {r.name!r} joins on day {r.joins_day}, after the"
                           f" run's last day ({d - 1}): nobody is recorded there",
                           markup=False)
+        if seeds is not None or seed_list is not None:
+            if ledger:
+                raise RunConfigError("--ledger writes one run's records: give it without"
+                                     " --seeds or --seed-list")
+            from socialcredit.experiments._replicates import seed_list as resolve_seeds
+
+            chosen = resolve_seeds(policy.run.seed if seed is None else seed, seeds, seed_list)
+            _warm_up(quiet)
+            return _replicates(policy, path, changes, n, d, chosen, run_dir, threads,
+                               chunk_size, backend, quiet, report)
         _warm_up(quiet)
         with run_dir as staging:
             writer = LedgerWriter(staging / "ledger.parquet", compile_policy(policy)) \
@@ -165,7 +186,7 @@ def simulate(
                 write_subjects(staging / "subjects.parquet", run.population,
                                {k: t.plan for k, t in run.types.items()})
             files = write_run(run, staging, path.read_text(encoding="utf-8"),
-                              writer.rows if writer else None)
+                              writer.rows if writer else None, overrides=changes)
             if report:
                 from socialcredit.report import write_report
 
@@ -180,6 +201,43 @@ def simulate(
     out.print(f"results in {out_dir}: " + ", ".join(sorted(files)), markup=False)
     if report:
         out.print(f"report: {out_dir / 'report.html'}", markup=False)
+
+
+def _policy_with(name: str, assignments: list[str] | None):  # noqa: ANN202
+    """(policy, its file, the overrides) for a scenario or file and `--set` values."""
+    from socialcredit.policy._overrides import parse_assignment
+    from socialcredit.scenarios import resolve_policy
+
+    policy, path = resolve_policy(name)
+    if not assignments:
+        return policy, path, {}
+    changes = dict(parse_assignment(a) for a in assignments)
+    return policy.with_overrides(changes), path, changes
+
+
+def _replicates(policy, path: Path, changes: dict, n: int, d: int,  # noqa: ANN001, PLR0913
+                seeds: list[int], run_dir, threads: int | None, chunk_size: int,  # noqa: ANN001
+                backend: str, quiet: bool, report: bool) -> None:
+    from socialcredit.experiments._replicates import run_replicates
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn(
+        "{task.completed}/{task.total} seeds"), TimeElapsedColumn(), console=err,
+        disable=quiet or not err.is_terminal)
+    with bar:
+        task = bar.add_task(f"{policy.meta.name}", total=len(seeds))
+        files = run_replicates(policy, n, d, seeds, run_dir.out,
+                               policy_text=path.read_text(encoding="utf-8"),
+                               overrides=changes, threads=threads, chunk_size=chunk_size,
+                               backend=backend,
+                               progress=lambda done, total: bar.update(task, completed=done))
+    if report:
+        from socialcredit.report import write_report
+
+        write_report(run_dir.out)
+        files.append("report.html")
+    out.print(f"done {policy.meta.name}: {len(seeds)} seeds x {n:,} persons x {d} days",
+              markup=False)
+    out.print(f"results in {run_dir.out}: " + ", ".join(sorted(set(files))), markup=False)
 
 
 def _warm_up(quiet: bool) -> None:

@@ -117,21 +117,25 @@ def _alive(pid: int) -> bool:
 
 
 def write_run(run: RunResult, staging: Path, policy_text: str | None,
-              ledger_rows: int | None = None) -> list[str]:
-    """Write every output of a run into `staging` (see RunDir); returns the file names."""
+              ledger_rows: int | None = None,
+              overrides: dict[str, Any] | None = None) -> list[str]:
+    """Write every output of a run into `staging` (see RunDir); returns the file names.
+    `policy_text`: the policy file as written; with `overrides` (recorded in run.json),
+    policy.toml is the policy the run used, written out whole."""
     try:
+        manifest = run_manifest(run, ledger_rows)
+        manifest["overrides"] = dict(overrides or {})
         files = {
             "summary.json": _json(summary(run)),
             "details.json": _json(details(run)),
-            "run.json": _json(run_manifest(run, ledger_rows)),
+            "run.json": _json(manifest),
         }
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
-        cols = daily_metrics(run)
-        pq.write_table(pa.table({k: pa.array(np.asarray(v), from_pandas=True)
-                                 if np.asarray(v).dtype == object else np.asarray(v)
-                                 for k, v in cols.items()}),
-                       staging / "metrics.parquet", compression="zstd")
+        pq.write_table(metrics_table(daily_metrics(run)), staging / "metrics.parquet",
+                       compression="zstd")
+        if overrides:
+            policy_text = policy_toml(run.policy, overrides)
         if policy_text is not None:
             (staging / "policy.toml").write_text(policy_text, encoding="utf-8")
     except OSError as exc:
@@ -140,6 +144,22 @@ def write_run(run: RunResult, staging: Path, policy_text: str | None,
         raise RunOutputError(f"a statistic of this run is not a finite number ({exc});"
                              " please report it with the policy") from exc
     return sorted(p.name for p in staging.iterdir())
+
+
+def metrics_table(cols: dict[str, Any]) -> pa.Table:
+    """Daily metrics (name -> one value per day) as an Arrow table."""
+    return pa.table({k: pa.array(np.asarray(v), from_pandas=True)
+                     if np.asarray(v).dtype == object else np.asarray(v)
+                     for k, v in cols.items()})
+
+
+def policy_toml(policy: Any, overrides: dict[str, Any]) -> str:
+    """The policy a run used, as TOML, headed by the overrides that made it."""
+    import tomli_w
+
+    head = "".join(f"#   {k} = {json.dumps(v)}\n" for k, v in overrides.items())
+    return (f"# {policy.meta.name} with these overrides (socialcredit simulate --set):\n"
+            f"{head}\n" + tomli_w.dumps(policy.model_dump(mode="json", exclude_none=True)))
 
 
 def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:

@@ -657,6 +657,20 @@ class Policy(_Strict):
     summary: Summary = Summary()
     """extra statistics"""
 
+    def with_overrides(self, overrides: dict[str, Any]) -> Policy:
+        """A new validated policy with the values at dotted paths replaced, as
+        `simulate --set` does (policy/_overrides.py says how paths are written).
+
+        >>> from socialcredit.scenarios import load_scenario
+        >>> p = load_scenario("reference").with_overrides(
+        ...     {"channels.camera.misattribution": 0.05, "lists.blacklist.score_below": 700})
+        >>> p.channels["camera"].misattribution, p.lists[0].score_below
+        (0.05, 700)
+        """
+        from socialcredit.policy._overrides import apply_overrides
+
+        return apply_overrides(self, overrides)
+
     @model_validator(mode="after")
     def _references(self, info: ValidationInfo) -> Policy:
         """Cross-references and the domains where values are used (policy/_references.py).

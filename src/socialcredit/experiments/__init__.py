@@ -1,0 +1,9 @@
+"""Experiments: many runs of a policy, and what they say together.
+
+- overrides (`Policy.with_overrides`, `simulate --set`): a policy with values changed;
+- replicates (`simulate --seeds K`): one policy over several seeds, with intervals;
+- sweeps (`socialcredit sweep`): parameters over a grid, a Latin hypercube or a Sobol
+  sequence, runs on an executor (local worker processes or a Ray cluster);
+- sensitivity (`socialcredit sensitivity`): Morris screening and Sobol indices (SALib);
+- calibration (`socialcredit calibrate`): parameters fitted to published figures (Optuna).
+"""
