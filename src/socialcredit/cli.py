@@ -534,6 +534,15 @@ def _date(text: str):  # noqa: ANN202
         raise SocialCreditError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _experiments() -> None:
+    from socialcredit.experiments._cli import register
+
+    register(app)
+
+
+_experiments()
+
+
 def main() -> None:
     """Entry point: run the app; user errors exit 2 without a traceback."""
     try:

@@ -1,0 +1,184 @@
+"""Where many independent runs execute: one seam, two executors.
+
+- `LocalExecutor` (the default): a pool of worker processes. Each loads the compiled
+  kernel once (its initializer) and then runs many tasks; a task is a plain function
+  and a small picklable argument.
+- `RayExecutor`: the same tasks as Ray tasks on an existing cluster (`address`), or on a
+  local Ray instance started for the purpose. Ray keeps its worker processes, so the
+  kernel is loaded once per worker there too; a task whose worker dies is retried.
+
+Both yield (task, result) as tasks finish, with at most a few tasks in flight per
+worker, so memory stays flat however many tasks there are. A task's result depends on
+its argument only, so where it ran does not change it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+from socialcredit.errors import RunConfigError
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+class Executor(Protocol):
+    name: str
+    workers: int
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]
+                      ) -> Iterator[tuple[Any, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+def _init_worker() -> None:
+    """A worker's start: the kernels from the on-disk cache, once per process; the run
+    uses one thread (the pool is the parallelism)."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    from socialcredit.engine._warm import warm
+
+    warm()
+
+
+class LocalExecutor:
+    """Worker processes on this machine (spawned: no state copied from the parent)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        if not 1 <= self.workers <= 1024:
+            raise RunConfigError(f"workers must be between 1 and 1024, got {self.workers}")
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker)
+        return self._pool
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]
+                      ) -> Iterator[tuple[Any, Any]]:
+        pool = self._started()
+        pending: dict[Future, Any] = {}
+        it = iter(tasks)
+        limit = self.workers * IN_FLIGHT_PER_WORKER
+        try:
+            while True:
+                while len(pending) < limit:
+                    task = next(it, _END)
+                    if task is _END:
+                        break
+                    pending[pool.submit(fn, task)] = task
+                if not pending:
+                    return
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = pending.pop(future)
+                    yield task, future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayExecutor:
+    """Ray tasks: on the cluster at `address` ("auto" finds a running one; None starts
+    a local instance with `workers` CPUs). One CPU per task."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:  # pragma: no cover - ray is a dependency
+            raise RunConfigError("the Ray executor needs the ray package") from None
+        self._ray = ray
+        self._started_here = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "configure_logging": False}
+            if address is None:
+                kwargs["num_cpus"] = workers or os.cpu_count() or 1
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RunConfigError(f"cannot reach a Ray cluster at {address!r}: {exc}"
+                                     ) from None
+            self._started_here = True
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self._remote: dict[Callable, Any] = {}
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]
+                      ) -> Iterator[tuple[Any, Any]]:
+        ray = self._ray
+        remote = self._remote.get(fn)
+        if remote is None:
+            remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(
+                _on_ray_worker(fn))
+            self._remote[fn] = remote
+        pending: dict[Any, Any] = {}
+        it = iter(tasks)
+        limit = self.workers * IN_FLIGHT_PER_WORKER
+        try:
+            while True:
+                while len(pending) < limit:
+                    task = next(it, _END)
+                    if task is _END:
+                        break
+                    pending[remote.remote(task)] = task
+                if not pending:
+                    return
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    task = pending.pop(ref)
+                    yield task, ray.get(ref)
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+
+    def close(self) -> None:
+        if self._started_here and self._ray.is_initialized():
+            self._ray.shutdown()
+
+
+class _on_ray_worker:
+    """`fn` run in a Ray worker, with the kernels loaded once per worker process."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.__name__ = getattr(fn, "__name__", "task")
+        self.__qualname__ = self.__name__
+
+    def __call__(self, task: Any) -> Any:
+        global _RAY_READY
+        if not _RAY_READY:
+            _init_worker()
+            _RAY_READY = True
+        return self.fn(task)
+
+
+_RAY_READY = False
+_END = object()
+
+
+def get_executor(name: str, workers: int | None = None,
+                 address: str | None = None) -> Executor:
+    """'local' or 'ray'; `address` only for ray."""
+    if name == "local":
+        if address is not None:
+            raise RunConfigError("--address is for --executor ray")
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers, address)
+    raise RunConfigError(f"unknown executor {name!r}; choose local or ray")
