@@ -1,8 +1,9 @@
 """socialcredit: the social credit system as described in public reporting, implemented
 openly so it can be inspected and measured.
 
-Policy as code (`load_policy`), a simulator on synthetic people (`simulate`), and the
-statistics of a run (`summary`, `daily_metrics`). Importing has no side effects, and
+Policy as code (`load_policy`), a simulator on synthetic people (`simulate`), the
+statistics of a run (`summary`, `daily_metrics`), and experiments over many runs
+(`sweep`). Importing has no side effects, and
 imports nothing heavy: each name is loaded when first used (so `socialcredit --help`
 does not wait for Numba).
 """
@@ -26,6 +27,7 @@ _WHERE = {
     "parse_policy": "socialcredit.policy",
     "Population": "socialcredit.population", "build_population": "socialcredit.population",
     "list_scenarios": "socialcredit.scenarios", "load_scenario": "socialcredit.scenarios",
+    "sweep": "socialcredit.experiments", "load_experiment": "socialcredit.experiments",
 }
 
 __all__ = sorted([*_WHERE, "__version__"])
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # for type checkers and editors
         ScenarioNotFoundError,
         SocialCreditError,
     )
+    from socialcredit.experiments import load_experiment, sweep  # noqa: F401
     from socialcredit.policy import Policy, load_policy, parse_policy  # noqa: F401
     from socialcredit.population import Population, build_population  # noqa: F401
     from socialcredit.scenarios import list_scenarios, load_scenario  # noqa: F401

@@ -89,6 +89,27 @@ class RunDir:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
+def save_run(run: RunResult, out: str | os.PathLike, report: bool = False,
+             overrides: dict[str, Any] | None = None) -> list[str]:
+    """Write `run` as the run directory `out`, whole (RunResult.save)."""
+    run_dir = RunDir(out)
+    with run_dir as staging:
+        text = None if overrides else _policy_text(run.policy)
+        files = write_run(run, staging, text, overrides=overrides)
+        if report:
+            from socialcredit.report import write_report
+
+            files.append(write_report(staging, shown_as=run_dir.out).name)
+        run_dir.commit()
+    return files
+
+
+def _policy_text(policy: Any) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(policy.model_dump(mode="json", exclude_none=True))
+
+
 def is_run_dir(path: Path) -> bool:
     """Whether `path` holds a run written by `simulate` (its run.json says so)."""
     try:

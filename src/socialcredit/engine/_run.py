@@ -49,9 +49,11 @@ class TypeResult:
     n_misattributed: int = 0
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
-    """A finished run. `summary()` and `daily_metrics()` (engine/_metrics.py) read it."""
+    """A finished run. `summary()` and `daily_metrics()` (engine/_metrics.py) read it;
+    `to_polars()` and `to_arrow()` give its daily metrics as a table, `save(dir)` writes
+    it as `simulate` does."""
 
     policy: Policy
     seed: int
@@ -73,9 +75,40 @@ class RunResult:
     def person_days(self) -> int:
         return self.n_persons * self.days
 
+    def __repr__(self) -> str:
+        return (f"<RunResult {self.policy.meta.name!r}: {self.n_persons:,} persons,"
+                f" {self.population.n_companies:,} companies, {self.days} days, seed"
+                f" {self.seed}, {self.records:,} records, {self.seconds:.2f} s>")
+
+    def summary(self) -> dict:
+        """End-of-run statistics (engine/_metrics.py summary)."""
+        from socialcredit.engine._metrics import summary
+
+        return summary(self)
+
+    def to_arrow(self):  # noqa: ANN201 - pyarrow.Table, imported lazily
+        """The daily metrics, one row per day, as a pyarrow Table."""
+        from socialcredit.engine._metrics import daily_metrics
+        from socialcredit.engine._output import metrics_table
+
+        return metrics_table(daily_metrics(self))
+
+    def to_polars(self):  # noqa: ANN201 - polars.DataFrame, imported lazily
+        """The daily metrics, one row per day, as a Polars DataFrame."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def save(self, out: str | os.PathLike, report: bool = False) -> list[str]:
+        """Write the run directory `out` as `socialcredit simulate` does (replacing an
+        earlier run there, whole); returns the file names."""
+        from socialcredit.engine._output import save_run
+
+        return save_run(self, out, report=report)
+
 
 def simulate(
-    policy: Policy,
+    policy: Policy | str | os.PathLike,
     population: int | None = None,
     days: int | None = None,
     seed: int | None = None,
@@ -87,8 +120,9 @@ def simulate(
     backend: str | Backend = "cpu",
     dates: bool = False,
 ) -> RunResult:
-    """Run `policy` on a synthetic society of `population` persons for `days` days
-    (default: the policy's `[run]` sizes and seed).
+    """Run `policy` (a Policy, a built-in scenario's name or a policy file) on a
+    synthetic society of `population` persons for `days` days (default: the policy's
+    `[run]` sizes and seed).
 
     The result depends only on (policy, population, days, seed): not on `threads` or
     `chunk_size`, nor on the backend ('cpu', the default, or 'numpy', the slow reference).
@@ -101,6 +135,10 @@ def simulate(
     >>> r.records > 0
     True
     """
+    if not isinstance(policy, Policy):
+        from socialcredit.scenarios import resolve_policy
+
+        policy, _ = resolve_policy(os.fspath(policy))
     n = policy.run.population if population is None else population
     d = policy.run.days if days is None else days
     seed = policy.run.seed if seed is None else seed

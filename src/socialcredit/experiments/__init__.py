@@ -7,3 +7,10 @@
 - sensitivity (`socialcredit sensitivity`): Morris screening and Sobol indices (SALib);
 - calibration (`socialcredit calibrate`): parameters fitted to published figures (Optuna).
 """
+
+from socialcredit.experiments._executor import LocalExecutor, RayExecutor, get_executor
+from socialcredit.experiments._spec import Experiment, ExperimentError, load_experiment
+from socialcredit.experiments._sweep import run_points, sweep
+
+__all__ = ["Experiment", "ExperimentError", "LocalExecutor", "RayExecutor", "get_executor",
+           "load_experiment", "run_points", "sweep"]

@@ -117,16 +117,15 @@ class RayExecutor:
                                      ) from None
             self._started_here = True
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._remote: dict[Callable, Any] = {}
+        self._remote: Any = None
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]
                       ) -> Iterator[tuple[Any, Any]]:
         ray = self._ray
-        remote = self._remote.get(fn)
-        if remote is None:
-            remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(
-                _on_ray_worker(fn))
-            self._remote[fn] = remote
+        if self._remote is None:
+            self._remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(
+                _on_ray_worker)
+        remote = self._remote
         pending: dict[Any, Any] = {}
         it = iter(tasks)
         limit = self.workers * IN_FLIGHT_PER_WORKER
@@ -136,7 +135,7 @@ class RayExecutor:
                     task = next(it, _END)
                     if task is _END:
                         break
-                    pending[remote.remote(task)] = task
+                    pending[remote.remote(fn, task)] = task
                 if not pending:
                     return
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -152,20 +151,13 @@ class RayExecutor:
             self._ray.shutdown()
 
 
-class _on_ray_worker:
-    """`fn` run in a Ray worker, with the kernels loaded once per worker process."""
-
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
-        self.__name__ = getattr(fn, "__name__", "task")
-        self.__qualname__ = self.__name__
-
-    def __call__(self, task: Any) -> Any:
-        global _RAY_READY
-        if not _RAY_READY:
-            _init_worker()
-            _RAY_READY = True
-        return self.fn(task)
+def _on_ray_worker(fn: Callable[[Any], Any], task: Any) -> Any:
+    """`fn(task)` in a Ray worker, with the kernels loaded once per worker process."""
+    global _RAY_READY
+    if not _RAY_READY:
+        _init_worker()
+        _RAY_READY = True
+    return fn(task)
 
 
 _RAY_READY = False
