@@ -6,7 +6,8 @@ def test_public_api_is_pinned():
         "Policy", "PolicyError", "PolicyFileError", "Population", "RunConfigError",
         "RunOutputError", "RunResult", "ScenarioNotFoundError", "SocialCreditError",
         "__version__", "build_population", "daily_metrics", "details", "list_scenarios",
-        "load_policy", "load_scenario", "parse_policy", "simulate", "summary",
+        "load_experiment", "load_policy", "load_scenario", "parse_policy", "simulate",
+        "summary", "sweep",
     ])
     for name in socialcredit.__all__:
         assert hasattr(socialcredit, name), name
