@@ -8,9 +8,14 @@
 - calibration (`socialcredit calibrate`): parameters fitted to published figures (Optuna).
 """
 
-from socialcredit.experiments._executor import LocalExecutor, RayExecutor, get_executor
+from socialcredit.experiments._executor import (
+    InlineExecutor,
+    LocalExecutor,
+    RayExecutor,
+    get_executor,
+)
 from socialcredit.experiments._spec import Experiment, ExperimentError, load_experiment
 from socialcredit.experiments._sweep import run_points, sweep
 
-__all__ = ["Experiment", "ExperimentError", "LocalExecutor", "RayExecutor", "get_executor",
-           "load_experiment", "run_points", "sweep"]
+__all__ = ["Experiment", "ExperimentError", "InlineExecutor", "LocalExecutor",
+           "RayExecutor", "get_executor", "load_experiment", "run_points", "sweep"]

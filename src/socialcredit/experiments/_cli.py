@@ -18,8 +18,9 @@ from rich.progress import (
 )
 
 ExecutorOpt = Annotated[str, typer.Option(
-    "--executor", help="Where runs execute: local (worker processes on this machine) or"
-                       " ray (a Ray cluster; see --address).")]
+    "--executor", help="Where runs execute: local (worker processes on this machine),"
+                       " ray (a Ray cluster; see --address) or inline (this process, one"
+                       " run at a time).")]
 AddressOpt = Annotated[str | None, typer.Option(
     "--address", help="The Ray cluster to use with --executor ray (ray://HOST:10001, or"
                       " auto for the cluster this machine belongs to); default: a local"

@@ -3,6 +3,7 @@
 - `LocalExecutor` (the default): a pool of worker processes. Each loads the compiled
   kernel once (its initializer) and then runs many tasks; a task is a plain function
   and a small picklable argument.
+- `InlineExecutor`: every task in this process, in turn (debugging, small notebooks).
 - `RayExecutor`: the same tasks as Ray tasks on an existing cluster (`address`), or on a
   local Ray instance started for the purpose. Ray keeps its worker processes, so the
   kernel is loaded once per worker there too; a task whose worker dies is retried.
@@ -41,6 +42,22 @@ def _init_worker() -> None:
     from socialcredit.engine._warm import warm
 
     warm()
+
+
+class InlineExecutor:
+    """Runs every task here, one after the other (for debugging and small notebooks:
+    no worker processes)."""
+
+    name = "inline"
+    workers = 1
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]
+                      ) -> Iterator[tuple[Any, Any]]:
+        for task in tasks:
+            yield task, fn(task)
+
+    def close(self) -> None:
+        pass
 
 
 class LocalExecutor:
@@ -167,10 +184,14 @@ _END = object()
 def get_executor(name: str, workers: int | None = None,
                  address: str | None = None) -> Executor:
     """'local' or 'ray'; `address` only for ray."""
+    if name == "inline":
+        if address is not None:
+            raise RunConfigError("--address is for --executor ray")
+        return InlineExecutor()
     if name == "local":
         if address is not None:
             raise RunConfigError("--address is for --executor ray")
         return LocalExecutor(workers)
     if name == "ray":
         return RayExecutor(workers, address)
-    raise RunConfigError(f"unknown executor {name!r}; choose local or ray")
+    raise RunConfigError(f"unknown executor {name!r}; choose local, ray or inline")
