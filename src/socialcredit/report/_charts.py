@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
+import numpy as np
 
 from socialcredit.report._data import RunData
 
@@ -70,59 +71,107 @@ def _day_axis(runs: list[RunData]) -> alt.X:
                  axis=alt.Axis(offset=6))
 
 
-def _rows(runs: list[RunData], columns: Callable[[RunData], dict[str, list]],
-          scale: Callable[[RunData], float] | None = None) -> tuple[list[dict], list[str]]:
-    """Wide rows (one per run and day, one field per series) and the series, in order.
-
-    The chart folds them back into (series, value) in the browser: far fewer bytes than
-    one row per value."""
-    rows: list[dict[str, Any]] = []
-    order: list[str] = []
-    for run in runs:
+def _seed_series(run: RunData, columns: Callable[[RunData], dict[str, list]],
+                 scale: Callable[[RunData], float] | None
+                 ) -> dict[str, tuple[list, list | None, list | None]]:
+    """A run's series as (line, band low, band high) by name. One seed: the series, no
+    band. Several: each seed's series (computed from that seed's own metrics and sizes),
+    then per day their mean (the line) and their lowest and highest value (the band);
+    a value undefined in a seed (a share of an empty list) is left out of that day."""
+    if not run.replicated:
         div = scale(run) if scale else 1.0
-        cols = columns(run)
-        order += [k for k in cols if k not in order]
+        return {name: ([None if v is None else v / div for v in values], None, None)
+                for name, values in columns(run).items()}
+    per_seed = []
+    for seed_run in run.seed_runs:
+        div = scale(seed_run) if scale else 1.0
+        per_seed.append({name: [None if v is None else v / div for v in values]
+                         for name, values in columns(seed_run).items()})
+    names = list(dict.fromkeys(k for cols in per_seed for k in cols))
+    out: dict[str, tuple[list, list | None, list | None]] = {}
+    for name in names:
+        grid = np.full((len(per_seed), run.days), np.nan)
+        for k, cols in enumerate(per_seed):
+            values = cols.get(name) or []
+            grid[k, :len(values)] = [np.nan if v is None else v for v in values[:run.days]]
+        ok = np.isfinite(grid)
+        count = ok.sum(axis=0)
+        mean = np.where(ok, grid, 0.0).sum(axis=0) / np.maximum(count, 1)
+        lo = np.where(ok, grid, np.inf).min(axis=0)
+        hi = np.where(ok, grid, -np.inf).max(axis=0)
+        out[name] = tuple([None if c == 0 else float(x) for x, c in zip(arr, count,
+                                                                          strict=True)]
+                          for arr in (mean, lo, hi))
+    return out
+
+
+def _rows(runs: list[RunData], columns: Callable[[RunData], dict[str, list]],
+          scale: Callable[[RunData], float] | None = None, nonzero: bool = False,
+          merge: bool = True) -> tuple[list[dict], list[str], list[str]]:
+    """Wide rows (one per run and day, one field per series, and with several seeds the
+    band's low and high as `_lo NAME` and `_hi NAME`), the series in order, and the
+    series drawn as one because they are equal (named "a = b": drawn apart they would
+    hide each other), unless not `merge`. `nonzero`: series that are 0 on every day of
+    every run are left out.
+
+    The chart folds rows back into (series, value) in the browser: far fewer bytes than
+    one row per value."""
+    per_run = [_seed_series(run, columns, scale) for run in runs]
+    order = list(dict.fromkeys(k for series in per_run for k in series))
+    if nonzero:
+        order = [n for n in order if any(
+            v for series in per_run if n in series for part in series[n] if part
+            for v in part)]
+    groups: dict[Any, list[str]] = {}
+    for name in order:
+        ident = tuple(tuple(tuple(p) if p else None for p in series[name])
+                      if name in series else None for series in per_run) if merge else name
+        groups.setdefault(ident, []).append(name)
+    merged = [" = ".join(g) for g in groups.values() if len(g) > 1]
+    shown = {g[0]: " = ".join(g) for g in groups.values()}
+    order = [shown[n] for n in order if n in shown]
+    rows: list[dict[str, Any]] = []
+    for run, series in zip(runs, per_run, strict=True):
         for day in range(run.days):
             row: dict[str, Any] = {DAY: day, RUN: run.label}
-            for series, values in cols.items():
-                v = values[day] if day < len(values) else None
-                if v is not None:
-                    row[series] = _round(v / div)
+            for name, label in shown.items():
+                if name not in series:
+                    continue
+                for field, part in zip(("", "_lo ", "_hi "), series[name], strict=True):
+                    v = part[day] if part is not None and day < len(part) else None
+                    if v is not None:
+                        row[field + label] = _round(v)
             rows.append(row)
-    return (rows if order else []), order
+    return (rows if order else []), order, merged
 
 
-def _merge_identical(rows: list[dict], order: list[str]) -> tuple[list[dict], list[str],
-                                                                     list[str]]:
-    """Series equal on every day of every run are drawn once, named "a = b": drawn apart
-    they would hide each other. Returns the rows, the series and the merged names."""
-    groups: dict[tuple, list[str]] = {}
-    for name in order:
-        groups.setdefault(tuple(row.get(name) for row in rows), []).append(name)
-    if all(len(g) == 1 for g in groups.values()):
-        return rows, order, []
-    rename = {g[0]: " = ".join(g) for g in groups.values()}
-    drop = {n for g in groups.values() for n in g[1:]}
-    out = [{rename.get(k, k): v for k, v in row.items() if k not in drop} for row in rows]
-    merged = [rename[g[0]] for g in groups.values() if len(g) > 1]
-    return out, [rename.get(n, n) for n in order if n not in drop], merged
+def _seed_counts(runs: list[RunData]) -> str:
+    counts = sorted({len(r.seeds) for r in runs})
+    return (f"{counts[0]} seeds" if len(counts) == 1
+            else "each run's seeds (" + ", ".join(str(c) for c in counts) + ")")
+
+
+def band_caption(runs: list[RunData]) -> str:
+    """What a band across seeds is, said in the caption of every chart that draws one."""
+    return (f" Lines: the mean over {_seed_counts(runs)}; the band around each line spans,"
+            " day by day, the lowest to the highest value among the seeds.")
 
 
 def _lines(rows: list[dict], order: list[str], runs: list[RunData], y_title: str,
            fmt: str = ",.0f", stacked: bool = False,
-           colours: list[str] | None = None) -> dict[str, Any]:
+           colours: list[str] | None = None, banded: bool = False) -> dict[str, Any]:
     many = len(runs) > 1
-    base = alt.Chart(alt.Data(values=rows)).transform_fold(order, as_=["series", "value"])
-    base = base.properties(width=WIDTH, height=HEIGHT)
+    stacked = stacked and not many and not banded
+    base = alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT)
     scale = (alt.Scale(domain=order, range=colours) if colours else
              alt.Scale(domain=order, scheme="category20" if len(order) > 10 else "tableau10"))
+    color = alt.Color("series:N", title=None, sort=order, scale=scale,
+                      legend=alt.Legend(orient="bottom", columns=3, labelLimit=400))
+    axis = alt.Axis(format=fmt, tickMinStep=1 if fmt == ",.0f" else alt.Undefined)
     enc: dict[str, Any] = {
         "x": _day_axis(runs),
-        "y": alt.Y("value:Q", title=y_title, stack="zero" if stacked and not many else None,
-                   axis=alt.Axis(format=fmt,
-                                 tickMinStep=1 if fmt == ",.0f" else alt.Undefined)),
-        "color": alt.Color("series:N", title=None, sort=order, scale=scale,
-                           legend=alt.Legend(orient="bottom", columns=3, labelLimit=400)),
+        "y": alt.Y("value:Q", title=y_title, stack="zero" if stacked else None, axis=axis),
+        "color": color,
         "tooltip": [alt.Tooltip(f"{RUN}:N", title="run"), alt.Tooltip("series:N"),
                     alt.Tooltip(f"{DAY}:Q", title="day"),
                     alt.Tooltip("value:Q", format=fmt)],
@@ -130,27 +179,51 @@ def _lines(rows: list[dict], order: list[str], runs: list[RunData], y_title: str
     if many:
         enc["strokeDash"] = alt.StrokeDash(f"{RUN}:N", title="run",
                                            legend=alt.Legend(orient="bottom"))
-    mark = base.mark_area(opacity=0.85) if stacked and not many else base.mark_line()
-    return mark.encode(**enc).to_dict()
+    folded = base.transform_fold(order, as_=["series", "value"])
+    mark = folded.mark_area(opacity=0.85) if stacked else folded.mark_line()
+    lines = mark.encode(**enc)
+    if not banded:
+        return lines.to_dict()
+    # the band's fields, `_lo NAME` and `_hi NAME`, folded on the low one; the high one is
+    # read from the same row by name
+    band = base.transform_fold([f"_lo {n}" for n in order], as_=["_key", "_lo"]
+                               ).transform_calculate(
+        series="substring(datum._key, 4)",
+        _hi="datum['_hi ' + substring(datum._key, 4)]",
+    ).transform_filter("isValid(datum._lo) && isValid(datum._hi)").mark_area(
+        opacity=0.2).encode(
+        x=_day_axis(runs), y=alt.Y("_lo:Q", title=y_title, axis=axis), y2="_hi:Q",
+        color=color, detail=alt.Detail(f"{RUN}:N"),  # one area per run and series
+        tooltip=[alt.Tooltip(f"{RUN}:N", title="run"), alt.Tooltip("series:N"),
+                 alt.Tooltip(f"{DAY}:Q", title="day"),
+                 alt.Tooltip("_lo:Q", title="lowest seed", format=fmt),
+                 alt.Tooltip("_hi:Q", title="highest seed", format=fmt)])
+    return alt.layer(band, lines).to_dict()
 
 
 def _series_chart(key: str, section: str, title: str, caption: str, runs: list[RunData],
                   columns: Callable[[RunData], dict[str, list]], y_title: str,
                   fmt: str = ",.0f", stacked: bool = False,
                   scale: Callable[[RunData], float] | None = None,
-                  colours: Callable[[list[str]], list[str]] | None = None) -> Chart | None:
-    rows, order = _rows(runs, columns, scale)
+                  colours: Callable[[list[str]], list[str]] | None = None,
+                  nonzero: bool = False) -> Chart | None:
+    banded = any(r.replicated for r in runs)
+    # stacked areas keep equal series apart (each counts in the stack); with bands they
+    # are drawn as lines, which would hide each other
+    rows, order, merged = _rows(runs, columns, scale, nonzero, merge=not stacked or banded)
     if not rows:
         return None
     notes = []
-    if not stacked:
-        rows, order, merged = _merge_identical(rows, order)
-        if merged:
-            notes.append("Equal series, drawn as one line: " + "; ".join(merged) + ".")
+    if merged:
+        notes.append("Equal series, drawn as one line: " + "; ".join(merged) + ".")
     if all(not row.get(name) for row in rows for name in order):
         notes.append("Every value is 0 in this run: nothing of this kind happened.")
+    if banded:
+        caption += band_caption(runs)
+        if stacked:
+            caption += " (Lines rather than stacked areas, so that each grade has a band.)"
     spec = _lines(rows, order, runs, y_title, fmt, stacked,
-                  colours(order) if colours else None)
+                  colours(order) if colours else None, banded)
     return Chart(key, section, title, caption, spec, " ".join(notes))
 
 
@@ -175,15 +248,23 @@ def _companies(run: RunData) -> float:
 
 def score_bands(runs: list[RunData]) -> Chart | None:
     rows = []
+    banded = any(r.replicated for r in runs)
     for run in runs:
         cols = run.columns("person_score_")
         if "p50" not in cols:
             continue
+        median = _seed_series(run, lambda r: {"p50": r.columns("person_score_")["p50"]},
+                              None)["p50"]
         for day in range(run.days):
-            rows.append({DAY: day, RUN: run.label,
-                         "p05": cols["p05"][day], "p25": cols["p25"][day],
-                         "p50": cols["p50"][day], "p75": cols["p75"][day],
-                         "p95": cols["p95"][day], "mean": cols["mean"][day]})
+            row = {DAY: day, RUN: run.label,
+                   "p05": cols["p05"][day], "p25": cols["p25"][day],
+                   "p50": cols["p50"][day], "p75": cols["p75"][day],
+                   "p95": cols["p95"][day], "mean": cols["mean"][day]}
+            if banded:
+                lo, hi = median[1], median[2]
+                row["p50_lo"] = lo[day] if lo is not None else cols["p50"][day]
+                row["p50_hi"] = hi[day] if hi is not None else cols["p50"][day]
+            rows.append(row)
     if not rows:
         return None
     base = alt.Chart(alt.Data(values=rows)).properties(width=WIDTH, height=HEIGHT)
@@ -194,15 +275,23 @@ def score_bands(runs: list[RunData]) -> Chart | None:
         y2="p95:Q", color=color)
     inner = base.mark_area(opacity=0.35).encode(x=f"{DAY}:Q", y="p25:Q", y2="p75:Q",
                                                 color=color)
-    median = base.mark_line().encode(
-        x=f"{DAY}:Q", y="p50:Q", color=color,
-        tooltip=[alt.Tooltip(f"{RUN}:N", title="run"), alt.Tooltip(f"{DAY}:Q", title="day"),
-                 "p05:Q", "p25:Q", "p50:Q", "p75:Q", "p95:Q",
-                 alt.Tooltip("mean:Q", format=".1f")])
-    spec = alt.layer(outer, inner, median).to_dict()
-    return Chart("score_bands", "Scores", "Score distribution over time",
-                 "Adults' scores: the line is the median, the bands hold the middle 50% and"
-                 " 90%. Quantiles are exact, from a daily score histogram.", spec)
+    tooltip = [alt.Tooltip(f"{RUN}:N", title="run"), alt.Tooltip(f"{DAY}:Q", title="day"),
+               "p05:Q", "p25:Q", "p50:Q", "p75:Q", "p95:Q",
+               alt.Tooltip("mean:Q", format=".1f")]
+    layers = [outer, inner]
+    caption = ("Adults' scores: the line is the median, the bands hold the middle 50% and"
+               " 90%. Quantiles are exact, from a daily score histogram.")
+    if banded:
+        tooltip += [alt.Tooltip("p50_lo:Q", title="median, lowest seed"),
+                    alt.Tooltip("p50_hi:Q", title="median, highest seed")]
+        layers.append(base.mark_area(opacity=0.7).encode(
+            x=f"{DAY}:Q", y="p50_lo:Q", y2="p50_hi:Q", color=color))
+        caption += (f" Each day's quantiles are the mean over {_seed_counts(runs)}; the dark"
+                    " band around the median spans the lowest to the highest seed's median.")
+    median_line = base.mark_line().encode(x=f"{DAY}:Q", y="p50:Q", color=color,
+                                          tooltip=tooltip)
+    spec = alt.layer(*layers, median_line).to_dict()
+    return Chart("score_bands", "Scores", "Score distribution over time", caption, spec)
 
 
 def grade_shares(runs: list[RunData]) -> Chart | None:
@@ -242,13 +331,12 @@ def privileges(runs: list[RunData]) -> Chart | None:
 
 
 def false_records(runs: list[RunData]) -> Chart | None:
-    def cols(r: RunData) -> dict[str, list]:
-        return {k: v for k, v in r.columns("person_false_records_").items() if any(v)}
-
+    # channels with no false record on any day (of any seed) are left out
     return _series_chart(
         "false_records", "Errors", "False records by channel",
         "Records per day that are misattributed (recorded against the wrong person) or"
-        " false positives (about nobody's act).", runs, cols, "false records per day")
+        " false positives (about nobody's act).", runs,
+        lambda r: r.columns("person_false_records_"), "false records per day", nonzero=True)
 
 
 def _black_lists(run: RunData) -> list[str]:
@@ -351,7 +439,9 @@ def cities(runs: list[RunData]) -> Chart | None:
     return Chart("cities", "By city", "Coverage, behaviour and listing by city",
                  f"Each dot is a city: watched people commit fewer violations (deterrence),"
                  f" yet more of what they do is recorded. Size and colour: the {share} of"
-                 f" its adults. Cities that join late record nothing before they join.", spec)
+                 f" its adults. Cities that join late record nothing before they join."
+                 + (f" Means over {_seed_counts(runs)}."
+                    if any(r.replicated for r in runs) else ""), spec)
 
 
 def company_grades(runs: list[RunData]) -> Chart | None:
@@ -397,7 +487,8 @@ def tax(runs: list[RunData]) -> Chart | None:
                           "The average company's tax rate relative to the standard rate,"
                           " set by its grade.", runs, cols, "multiplier", ".3f")
     if chart is not None:
-        chart.spec["encoding"]["y"]["scale"] = {"zero": False}
+        for layer in chart.spec.get("layer", [chart.spec]):
+            layer["encoding"]["y"]["scale"] = {"zero": False}
     return chart
 
 
