@@ -17,6 +17,7 @@ import vl_convert
 
 from socialcredit import __version__
 from socialcredit.errors import PolicyError, RunOutputError
+from socialcredit.experiments._stats import difference
 from socialcredit.policy import policy_from_dict
 from socialcredit.policy._explain import explain
 from socialcredit.report._charts import build_charts
@@ -96,24 +97,107 @@ def stat_label(name: str, policy: dict[str, Any]) -> str:
     return "adults " + name.replace("_", " ")
 
 
+def format_interval(name: str, lo: float, hi: float, signed: bool = False) -> str:
+    """A 95 % interval as "(11.90–12.70%)"; a difference's as "(+0.50 to +1.96 pp)"."""
+    if signed:
+        unit = " pp" if _is_share(name) else ""
+        return f"({_number(name, lo, True)} to {_number(name, hi, True)}{unit})"
+    if _is_share(name):
+        return f"({_number(name, lo)}–{_number(name, hi)}%)"
+    return f"({_number(name, lo)}–{_number(name, hi)})"
+
+
+def _number(name: str, v: float, signed: bool = False) -> str:
+    """A bound of an interval: shares in percent (or points) without the unit, and no
+    sign on a number that rounds to zero (-0.00)."""
+    text = f"{v * 100:{'+' if signed else ''}.2f}" if _is_share(name) else (
+        ("+" if signed and v > 0 else "") + format_value(name, v))
+    return text.lstrip("+-") if not text.strip("+-0.,") else text
+
+
+def _cell(run: RunData, name: str, flat: dict[str, float]) -> str:
+    """A statistic of one run: its value, or with several seeds their mean and the 95 %
+    interval of the mean (and how many seeds define it, when some do not)."""
+    stat = run.statistics.get(name)
+    if run.replicated and stat is not None and stat["mean"] is not None:
+        text = format_value(name, stat["mean"])
+        if stat["lo"] is not None:
+            text += " " + format_interval(name, stat["lo"], stat["hi"])
+        if stat["n"] < len(run.seeds):
+            text += f" [{stat['n']} of {len(run.seeds)} seeds]"
+        return text
+    v = flat.get(name)
+    return "–" if v is None else format_value(name, v)
+
+
+def _diff_cell(name: str, a: RunData, b: RunData) -> dict[str, str]:
+    """B minus A, with its 95 % interval where one can be computed (experiments._stats:
+    paired over shared seeds, else Welch's)."""
+    by_a, by_b = a.by_seed(name), b.by_seed(name)
+    d = difference(by_a, by_b) if by_a and by_b else {"diff": None}
+    if d["diff"] is None:
+        return {"text": "–", "cls": ""}
+    text = format_difference(name, d["diff"])
+    if d["lo"] is None:
+        # no red or green: whether more is worse depends on the statistic
+        return {"text": text, "cls": "changed" if d["diff"] else ""}
+    clear = d["lo"] > 0 or d["hi"] < 0
+    if d["lo"] == d["hi"]:  # paired, and the same difference in every seed (often 0)
+        return {"text": f"{text} (in every seed)", "cls": "changed" if clear else ""}
+    return {"text": f"{text} {format_interval(name, d['lo'], d['hi'], signed=True)}",
+            "cls": "changed" if clear else ""}
+
+
 def _stats(runs: list[RunData]) -> list[dict[str, Any]]:
     flats = [_flat(r.summary) for r in runs]
     names = list(dict.fromkeys(k for f in flats for k in f))
-    rows = []
-    for name in names:
-        vals = [f.get(name) for f in flats]
-        diffs = []
-        for v in vals[1:]:
-            if v is None or vals[0] is None:
-                diffs.append({"text": "–", "cls": ""})
-                continue
-            # no red or green: whether more is worse depends on the statistic
-            d = v - vals[0]
-            diffs.append({"text": format_difference(name, d), "cls": "changed" if d else ""})
-        rows.append({"name": name, "label": stat_label(name, runs[0].manifest["policy"]),
-                     "cells": ["–" if v is None else format_value(name, v) for v in vals],
-                     "diffs": diffs})
-    return rows
+    return [{"name": name, "label": stat_label(name, runs[0].manifest["policy"]),
+             "cells": [_cell(r, name, f) for r, f in zip(runs, flats, strict=True)],
+             "diffs": [_diff_cell(name, runs[0], r) for r in runs[1:]]}
+            for name in names]
+
+
+def seeds_text(seeds: tuple[int, ...] | list[int]) -> str:
+    """Seeds in few characters: "3", "0–4", "1, 5, 9", "0, 1, 2, … (50 seeds)"."""
+    seeds = list(seeds)
+    if len(seeds) >= 3 and seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}"
+    if len(seeds) > 8:
+        return ", ".join(str(s) for s in seeds[:3]) + f", … ({len(seeds)} seeds)"
+    return ", ".join(str(s) for s in seeds)
+
+
+def _seeds_phrase(seeds: tuple[int, ...]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds ({seeds_text(seeds)})"
+
+
+def _comparison_notes(runs: list[RunData]) -> list[str]:
+    """How each difference from the first run is estimated, and so what it means."""
+    base, out = runs[0], []
+    for r in runs[1:]:
+        what = f"Δ {r.path.name} (against {base.path.name}):"
+        shared = sorted(set(base.seeds) & set(r.seeds))
+        if len(shared) >= 2:
+            text = (f"{what} paired over {len(shared)} shared seeds (common random numbers):"
+                    " in each seed both runs see the same people and the same acts, so each"
+                    " seed's difference comes from policy alone; the interval is the 95 %"
+                    " interval of their mean (Student's t).")
+            if len(shared) < max(len(base.seeds), len(r.seeds)):
+                text += " Seeds that are not in both runs are left out of the differences."
+        elif len(base.seeds) >= 2 and len(r.seeds) >= 2:
+            text = (f"{what} independent seeds (fewer than two shared): Welch's 95 % interval"
+                    " from each run's mean and spread over its own seeds. Running both on"
+                    " the same seeds would pair them and narrow the interval.")
+        else:
+            same = len(shared) == 1 and len(base.seeds) == len(r.seeds) == 1
+            text = (f"{what} no interval: "
+                    + ("one seed each" if len(base.seeds) == len(r.seeds) == 1
+                       else "a run with one seed")
+                    + (" (the same seed: the same people and acts)" if same else "")
+                    + ". The difference includes sampling noise, the luck of one draw;"
+                    " run each with the same --seeds K (say 5) to get a 95 % interval.")
+        out.append(text)
+    return out
 
 
 def _notices(runs: list[RunData]) -> list[str]:
@@ -176,7 +260,9 @@ def render(runs: list[RunData], title: str, subtitle: str) -> str:
     run_rows = [{
         "path": str(r.path), "short": r.path.name or str(r.path),
         "policy": r.manifest["policy_name"], "policy_version": r.manifest["policy_version"],
-        "seed": r.manifest["seed"], "persons": r.manifest["persons"],
+        "seeds": seeds_text(r.seeds), "n_seeds": len(r.seeds),
+        "overrides": "; ".join(f"{k} = {json.dumps(v)}" for k, v in r.overrides.items()),
+        "persons": r.manifest["persons"],
         "adults": r.manifest["adults"], "companies": r.manifest["companies"],
         "days": r.manifest["days"], "records": r.manifest["records"],
         "version": r.manifest["socialcredit_version"], "explained": _explained(r),
@@ -186,6 +272,8 @@ def render(runs: list[RunData], title: str, subtitle: str) -> str:
         title=title, subtitle=subtitle, version=__version__, runs=run_rows,
         sections=list(sections.values()), stats=_stats(runs), specs=specs, bundle=_bundle(),
         policy_diff=_policy_diff(runs) if len(runs) > 1 else [], notices=_notices(runs),
+        comparison_notes=_comparison_notes(runs), replicated=any(r.replicated for r in runs),
+        same_society=len({r.seeds for r in runs}) == 1,
     )
 
 
@@ -202,18 +290,28 @@ def write_report(run_dir: str | Path, shown_as: str | Path | None = None) -> Pat
     m = run.manifest
     html = render([shown], f"socialcredit report: {m['policy_name']}",
                   f"{m['persons']:,} synthetic persons and {m['companies']:,} companies,"
-                  f" {m['days']} days, seed {m['seed']}")
+                  f" {m['days']} days, {_seeds_phrase(run.seeds)}")
     return _write(run.path / "report.html", html)
 
 
 def write_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
-    """Write a side-by-side report of runs that share a society; refuse others."""
+    """Write a side-by-side report of runs on societies drawn alike (the same persons,
+    days, population section and region weights); refuse others, saying what differs.
+
+    Runs may have one seed or several (`simulate --seeds K`), the same or others: each
+    difference from the first run comes with a 95 % interval, paired over the seeds the
+    runs share (common random numbers) when they share two or more, Welch's otherwise,
+    and none for two runs of one seed (the page says so)."""
     runs = [read_run(p) for p in run_dirs]
     check_comparable(runs)
     names = ", ".join(r.manifest["policy_name"] for r in runs)
-    html = render(runs, f"socialcredit comparison: {names}",
-                  f"{len(runs)} runs on one society: {runs[0].manifest['persons']:,} persons,"
-                  f" {runs[0].manifest['days']} days, seed {runs[0].manifest['seed']}")
+    size = f"{runs[0].manifest['persons']:,} persons, {runs[0].manifest['days']} days"
+    seeds = {r.seeds for r in runs}
+    subtitle = (f"{len(runs)} runs on one society: {size}, {_seeds_phrase(runs[0].seeds)}"
+                if len(seeds) == 1 else
+                f"{len(runs)} runs on societies drawn alike: {size}; seeds differ between"
+                " runs")
+    html = render(runs, f"socialcredit comparison: {names}", subtitle)
     return _write(Path(out), html)
 
 
