@@ -275,6 +275,15 @@ def test_the_sweep_command_runs_and_fails_without_a_traceback(tmp_path):
     res = runner.invoke(app, ["sweep", str(bad), "--out", str(tmp_path / "o2"), "-q"])
     assert res.exit_code == 2
     assert "experiment.policy" in res.output
+    for bad in (["--executor", "ray", "--address", "127.0.0.1:9"],
+                ["--executor", "ray", "--address", "nonsense"],
+                ["--executor", "local", "--address", "auto"],
+                ["--workers", "0"]):
+        res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "o4"), "-q",
+                                  *bad])
+        assert res.exit_code == 2, bad
+        assert "Traceback" not in res.output
+        assert not (tmp_path / "o4").exists(), bad  # nothing written
     res = runner.invoke(app, ["sweep", str(exp), "--out", str(tmp_path / "o3"),
                               "--executor", "gpu", "-q"])
     assert res.exit_code == 2

@@ -44,6 +44,12 @@ def _init_worker() -> None:
     warm()
 
 
+def check_workers(workers: int | None) -> int | None:
+    if workers is not None and not 1 <= workers <= 1024:
+        raise RunConfigError(f"workers must be between 1 and 1024, got {workers}")
+    return workers
+
+
 class InlineExecutor:
     """Runs every task here, one after the other (for debugging and small notebooks:
     no worker processes)."""
@@ -66,9 +72,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or os.cpu_count() or 1
-        if not 1 <= self.workers <= 1024:
-            raise RunConfigError(f"workers must be between 1 and 1024, got {self.workers}")
+        self.workers = check_workers(workers) or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
 
     def _started(self) -> ProcessPoolExecutor:
@@ -116,6 +120,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        check_workers(workers)
         try:
             import ray
         except ImportError:  # pragma: no cover - ray is a dependency
@@ -123,6 +128,8 @@ class RayExecutor:
         self._ray = ray
         self._started_here = False
         if not ray.is_initialized():
+            if address not in (None, "auto", "local"):
+                _reachable(address)
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}
             if address is None:
@@ -166,6 +173,25 @@ class RayExecutor:
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once an address where nothing listens (Ray itself retries for
+    minutes): HOST:PORT or ray://HOST:PORT."""
+    import socket
+
+    hostport = address.removeprefix("ray://").rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RunConfigError(f"--address {address!r}: expected HOST:PORT, ray://HOST:PORT"
+                             " or auto")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RunConfigError(f"cannot reach a Ray cluster at {address!r} ({exc}); start one"
+                             " with `ray start --head`, or leave out --address for a local"
+                             " instance") from None
 
 
 def _on_ray_worker(fn: Callable[[Any], Any], task: Any) -> Any:

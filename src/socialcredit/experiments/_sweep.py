@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +56,27 @@ def run_points(exp: Experiment, points: list[dict[str, Any]], out: str | Path, *
                progress: SweepProgress | None = None, report: bool = True,
                kind: str = "sweep", extra: dict[str, Any] | None = None) -> Any:
     """Run `points` x the experiment's seeds into `out` (see the module's docstring)."""
-    import polars as pl
 
     out = Path(out)
-    _prepare(out, resume)
+    _check_out(out, resume)
+    # the executor first: a cluster that cannot be reached leaves nothing written
+    ex = get_executor(executor, workers, address) if isinstance(executor, str) else executor
+    try:
+        return _run(exp, points, out, ex, progress, report, kind, extra)
+    finally:
+        if isinstance(executor, str):
+            ex.close()
+
+
+def _run(exp: Experiment, points: list[dict[str, Any]], out: Path, ex: Executor,
+         progress: SweepProgress | None, report: bool, kind: str,
+         extra: dict[str, Any] | None) -> Any:
+    import polars as pl
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunOutputError(f"{out}: cannot create the directory ({exc})") from exc
     tasks = make_tasks(exp, points)
     resolved = {**exp.resolved(points), "kind": kind, "runs": len(tasks), **(extra or {})}
     _write_text(out / "experiment.json", json.dumps(resolved, indent=2, default=str) + "\n")
@@ -69,18 +86,11 @@ def run_points(exp: Experiment, points: list[dict[str, Any]], out: str | Path, *
     done = len(tasks) - len(todo)
     if progress:
         progress(done, len(tasks))
-    if todo:
-        ex = get_executor(executor, workers, address) if isinstance(executor, str) \
-            else executor
-        try:
-            for task, result in ex.map_unordered(run_task, todo):
-                _write_part(parts, task, result)
-                done += 1
-                if progress:
-                    progress(done, len(tasks))
-        finally:
-            if isinstance(executor, str):
-                ex.close()
+    for task, result in ex.map_unordered(run_task, todo):
+        _write_part(parts, task, result)
+        done += 1
+        if progress:
+            progress(done, len(tasks))
     runs = _assemble(out, exp, tasks)
     if report:
         from socialcredit.experiments._report import write_sweep_report
@@ -102,7 +112,7 @@ def make_tasks(exp: Experiment, points: list[dict[str, Any]]) -> list[RunTask]:
     return tasks
 
 
-def _prepare(out: Path, resume: bool) -> None:
+def _check_out(out: Path, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise RunOutputError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()):
@@ -113,10 +123,6 @@ def _prepare(out: Path, resume: bool) -> None:
             raise RunOutputError(f"{out}: holds an experiment already; pass --resume to"
                                  " continue it (finished runs are kept), or choose another"
                                  " --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunOutputError(f"{out}: cannot create the directory ({exc})") from exc
 
 
 def _write_part(parts: Path, task: RunTask, result: dict[str, Any]) -> None:
@@ -204,7 +210,3 @@ def _write_text(path: Path, text: str) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise RunOutputError(f"{path}: cannot be written ({exc})") from exc
-
-
-def iter_parts(out: Path) -> Iterator[Path]:
-    yield from sorted((out / "parts").glob("*.run.json"))
