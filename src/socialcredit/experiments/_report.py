@@ -74,9 +74,10 @@ def write_sweep_report(out: Path, exp: Any, resolved: dict[str, Any],
                     layer["encoding"]["x"]["type"] = "nominal"
             charts.append({"key": f"c{len(charts)}", "spec": spec})
     table = _point_table(data, params, outputs)
+    described = {k: _describe_parameter(v) for k, v in resolved["parameters"].items()}
     html = _env.get_template("sweep.html.j2").render(
         title=f"socialcredit sweep: {exp.name}", experiment=resolved, version=__version__,
-        charts=charts, table=table, outputs=outputs, params=params,
+        charts=charts, table=table, outputs=outputs, params=params, described=described,
         specs=json.dumps({c["key"]: c["spec"] for c in charts}).replace("</", "<\\/"),
         bundle=_bundle(), n_runs=runs.num_rows,
         seconds=sum(data["seconds"]) if runs.num_rows else 0.0)
@@ -102,6 +103,14 @@ def _point_table(data: dict[str, list], params: list[str], outputs: list[str]
         rows.append({"point": p, "params": [data[k][idx[0]] for k in params],
                      "cells": cells, "seeds": len(idx)})
     return rows
+
+
+def _describe_parameter(value: Any) -> str:
+    """A parameter in words: its values, or its range and how it is spread."""
+    if isinstance(value, dict):
+        scale = "log scale" if value.get("log") else "linear"
+        return f"{value['low']} to {value['high']} ({scale}; a grid of {value['steps']})"
+    return ", ".join(json.dumps(v) for v in value)
 
 
 def _fmt(d: dict[str, Any]) -> str:
