@@ -538,6 +538,9 @@ def _experiments() -> None:
     from socialcredit.experiments._cli import register
 
     register(app)
+    from socialcredit.experiments._cli_fit import register_fit
+
+    register_fit(app)
 
 
 _experiments()

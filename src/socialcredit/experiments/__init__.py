@@ -14,8 +14,10 @@ from socialcredit.experiments._executor import (
     RayExecutor,
     get_executor,
 )
+from socialcredit.experiments._sensitivity import load_sensitivity, sensitivity
 from socialcredit.experiments._spec import Experiment, ExperimentError, load_experiment
 from socialcredit.experiments._sweep import run_points, sweep
 
 __all__ = ["Experiment", "ExperimentError", "InlineExecutor", "LocalExecutor",
-           "RayExecutor", "get_executor", "load_experiment", "run_points", "sweep"]
+           "RayExecutor", "get_executor", "load_experiment", "load_sensitivity",
+           "run_points", "sensitivity", "sweep"]
