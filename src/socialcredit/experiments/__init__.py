@@ -8,6 +8,12 @@
 - calibration (`socialcredit calibrate`): parameters fitted to published figures (Optuna).
 """
 
+from socialcredit.experiments._calibrate import (
+    CalibrationError,
+    CalibrationResult,
+    calibrate,
+    load_calibration,
+)
 from socialcredit.experiments._executor import (
     InlineExecutor,
     LocalExecutor,
@@ -18,6 +24,7 @@ from socialcredit.experiments._sensitivity import load_sensitivity, sensitivity
 from socialcredit.experiments._spec import Experiment, ExperimentError, load_experiment
 from socialcredit.experiments._sweep import run_points, sweep
 
-__all__ = ["Experiment", "ExperimentError", "InlineExecutor", "LocalExecutor",
-           "RayExecutor", "get_executor", "load_experiment", "load_sensitivity",
-           "run_points", "sensitivity", "sweep"]
+__all__ = ["CalibrationError", "CalibrationResult", "Experiment", "ExperimentError",
+           "InlineExecutor", "LocalExecutor", "RayExecutor", "calibrate", "get_executor",
+           "load_calibration", "load_experiment", "load_sensitivity", "run_points",
+           "sensitivity", "sweep"]
