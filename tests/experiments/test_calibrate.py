@@ -229,6 +229,19 @@ def test_trials_record_fitted_targets_only(small):
     assert sims == [f"sim:{SMOKING}", "sim:person_list_blacklist@30"]
 
 
+def test_trials_asked_in_batches_all_run_and_the_search_repeats(tmp_path):
+    # batch = 3: three trials asked at once (their runs on the executor together), told
+    # together; the same file gives the same trials again
+    frames = []
+    for name in ("a", "b"):
+        res = calibrate("reference", _targets(batch=3), tmp_path / name, executor=_Here(),
+                        report=False)
+        frames.append(res.trials.drop(["engine_seconds", "batch_seconds"]))
+    assert frames[0]["trial"].to_list() == list(range(6))
+    assert frames[0].equals(frames[1])
+    assert frames[0].n_unique([RATE, THRESHOLD]) == 6
+
+
 # --- what a calibration writes ----------------------------------------------------------
 
 def test_a_calibration_writes_the_policy_trials_fit_and_report(small):
