@@ -274,12 +274,14 @@ def report_cmd(
 @app.command()
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_A RUN_B [...]",
-                                                   help="Runs on the same society.")],
+                                                   help="Run directories or replicate sets.")],
     out_file: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path(
         "compare.html"),
 ) -> None:
-    """Compare runs side by side: the same charts overlaid and the key statistics with
-    their differences. Runs must share the society (seed, population, days)."""
+    """Compare runs or replicate sets (simulate --seeds) side by side: the same charts
+    overlaid and the key statistics with their differences and 95 % intervals (paired
+    over shared seeds, Welch's for different seeds). Runs must have the same persons,
+    days, population section and region weights."""
     from socialcredit.report import write_comparison
 
     try:
