@@ -1,6 +1,6 @@
 """`compare` of replicate sets as a statistical instrument: arms that differ only by
 seed are not told apart, and a large policy effect is, with the interval the page shows
-(experiments._stats.difference on the seeds' values)."""
+(socialcredit.stats.difference on the seeds' values)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from socialcredit.experiments._replicates import run_replicates
-from socialcredit.experiments._stats import difference
 from socialcredit.report import read_run, write_comparison
 from socialcredit.report._html import format_difference, format_interval
 from socialcredit.scenarios import load_scenario
+from socialcredit.stats import difference
 from tests.report.test_report import table
 
 PERSONS, DAYS = 5_000, 60

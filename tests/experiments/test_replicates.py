@@ -14,7 +14,7 @@ from socialcredit import load_scenario, simulate, summary
 from socialcredit.cli import app
 from socialcredit.errors import RunConfigError
 from socialcredit.experiments._replicates import seed_list
-from socialcredit.experiments._stats import describe, difference, flatten
+from socialcredit.stats import describe, difference, flatten
 
 runner = CliRunner()
 

@@ -20,8 +20,8 @@ from socialcredit.experiments import (
     sweep,
 )
 from socialcredit.experiments._spec import Range, Sampling, sample
-from socialcredit.experiments._stats import flatten
 from socialcredit.experiments._task import run_task
+from socialcredit.stats import flatten
 
 runner = CliRunner()
 

@@ -15,9 +15,9 @@ import pytest
 
 from socialcredit.cli import app
 from socialcredit.errors import RunOutputError
-from socialcredit.experiments._stats import describe, difference, flatten
 from socialcredit.report import read_run, write_comparison
 from socialcredit.report._html import format_difference, format_interval, format_value
+from socialcredit.stats import describe, difference, flatten
 
 from .test_report import runner, simulate, table
 

@@ -10,7 +10,9 @@ synthetic society (or replay real subjects' records through it), read the statis
   service runs);
 - `applying`, `decide`, `disclosed`, `company_terms`: what a state brings, the one
   decision function (engine/_decide.py);
-- `summary`, `details`, `daily_metrics`: the statistics of a run.
+- `summary`, `details`, `daily_metrics`: the statistics of a run;
+- `RunDir`, `write_run`, `save_run`, `run_manifest`, `metrics_table`: a run directory,
+  written whole.
 """
 
 from socialcredit.engine._backend import Backend, Job, backend_names, get_backend
@@ -24,13 +26,15 @@ from socialcredit.engine._identity import (
 )
 from socialcredit.engine._kernel import FALSE, FALSE_POSITIVE, MISATTRIBUTED, NEVER
 from socialcredit.engine._metrics import daily_metrics, details, summary
+from socialcredit.engine._output import RunDir, metrics_table, run_manifest, save_run, write_run
 from socialcredit.engine._phases import PHASES
 from socialcredit.engine._plan import BIG, TypePlan, compile_policy
 from socialcredit.engine._replay import Replay, replay
 from socialcredit.engine._run import RunResult, simulate
 
-__all__ = ["BIG", "FALSE", "FALSE_POSITIVE", "MISATTRIBUTED", "NEVER", "PHASES", "Backend", "Job",
-           "Replay", "RunResult", "TypePlan", "applying", "backend_names", "company_terms",
-           "compile_policy", "daily_metrics", "decide", "details", "disclosed",
-           "get_backend", "record_identity", "repair_seed", "repaired", "replay",
-           "simulate", "sim_record_id", "sim_subject_id", "summary"]
+__all__ = ["BIG", "FALSE", "FALSE_POSITIVE", "MISATTRIBUTED", "NEVER", "PHASES", "Backend",
+           "Job", "Replay", "RunDir", "RunResult", "TypePlan", "applying", "backend_names",
+           "company_terms", "compile_policy", "daily_metrics", "decide", "details", "disclosed",
+           "get_backend", "metrics_table", "record_identity", "repair_seed", "repaired",
+           "replay", "run_manifest", "save_run", "simulate", "sim_record_id", "sim_subject_id",
+           "summary", "write_run"]

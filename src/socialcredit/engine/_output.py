@@ -20,6 +20,7 @@ from socialcredit.engine._metrics import daily_metrics, details, summary
 from socialcredit.engine._phases import PHASES
 from socialcredit.engine._run import RunResult
 from socialcredit.errors import RunOutputError
+from socialcredit.policy import policy_toml
 
 FORMAT_VERSION = 1
 
@@ -94,7 +95,7 @@ def save_run(run: RunResult, out: str | os.PathLike, report: bool = False,
     """Write `run` as the run directory `out`, whole (RunResult.save)."""
     run_dir = RunDir(out)
     with run_dir as staging:
-        text = None if overrides else _policy_text(run.policy)
+        text = None if overrides else policy_toml(run.policy)
         files = write_run(run, staging, text, overrides=overrides)
         if report:
             from socialcredit.report import write_report
@@ -102,12 +103,6 @@ def save_run(run: RunResult, out: str | os.PathLike, report: bool = False,
             files.append(write_report(staging, shown_as=run_dir.out).name)
         run_dir.commit()
     return files
-
-
-def _policy_text(policy: Any) -> str:
-    import tomli_w
-
-    return tomli_w.dumps(policy.model_dump(mode="json", exclude_none=True))
 
 
 def is_run_dir(path: Path) -> bool:
@@ -172,15 +167,6 @@ def metrics_table(cols: dict[str, Any]) -> pa.Table:
     return pa.table({k: pa.array(np.asarray(v), from_pandas=True)
                      if np.asarray(v).dtype == object else np.asarray(v)
                      for k, v in cols.items()})
-
-
-def policy_toml(policy: Any, overrides: dict[str, Any]) -> str:
-    """The policy a run used, as TOML, headed by the overrides that made it."""
-    import tomli_w
-
-    head = "".join(f"#   {k} = {json.dumps(v)}\n" for k, v in overrides.items())
-    return (f"# {policy.meta.name} with these overrides (socialcredit simulate --set):\n"
-            f"{head}\n" + tomli_w.dumps(policy.model_dump(mode="json", exclude_none=True)))
 
 
 def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:

@@ -8,23 +8,59 @@
 - calibration (`socialcredit calibrate`): parameters fitted to published figures (Optuna).
 """
 
-from socialcredit.experiments._calibrate import (
-    CalibrationError,
-    CalibrationResult,
-    calibrate,
-    load_calibration,
-)
-from socialcredit.experiments._executor import (
-    InlineExecutor,
-    LocalExecutor,
-    RayExecutor,
-    get_executor,
-)
-from socialcredit.experiments._sensitivity import load_sensitivity, sensitivity
-from socialcredit.experiments._spec import Experiment, ExperimentError, load_experiment
-from socialcredit.experiments._sweep import run_points, sweep
+from __future__ import annotations
 
-__all__ = ["CalibrationError", "CalibrationResult", "Experiment", "ExperimentError",
-           "InlineExecutor", "LocalExecutor", "RayExecutor", "calibrate", "get_executor",
-           "load_calibration", "load_experiment", "load_sensitivity", "run_points",
-           "sensitivity", "sweep"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# each name is imported when first used: the command line registers these commands
+# without loading pydantic, NumPy or Optuna (`socialcredit --help` stays instant)
+_WHERE = {
+    "CalibrationError": "_calibrate", "CalibrationResult": "_calibrate",
+    "calibrate": "_calibrate", "load_calibration": "_calibrate",
+    "InlineExecutor": "_executor", "LocalExecutor": "_executor", "RayExecutor": "_executor",
+    "get_executor": "_executor",
+    "load_sensitivity": "_sensitivity", "sensitivity": "_sensitivity",
+    "Experiment": "_spec", "ExperimentError": "_spec", "load_experiment": "_spec",
+    "run_points": "_sweep", "sweep": "_sweep",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"socialcredit.experiments.{_WHERE[name]}"),
+                        name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'socialcredit.experiments' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and editors
+    from socialcredit.experiments._calibrate import (  # noqa: F401
+        CalibrationError,
+        CalibrationResult,
+        calibrate,
+        load_calibration,
+    )
+    from socialcredit.experiments._executor import (  # noqa: F401
+        InlineExecutor,
+        LocalExecutor,
+        RayExecutor,
+        get_executor,
+    )
+    from socialcredit.experiments._sensitivity import (  # noqa: F401
+        load_sensitivity,
+        sensitivity,
+    )
+    from socialcredit.experiments._spec import (  # noqa: F401
+        Experiment,
+        ExperimentError,
+        load_experiment,
+    )
+    from socialcredit.experiments._sweep import run_points, sweep  # noqa: F401

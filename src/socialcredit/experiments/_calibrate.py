@@ -347,7 +347,7 @@ def _resolve_targets(base: Policy, spec: TargetsFile, days: int, seed: int,
     """Each row as a Target, with whether it is held out; statistics checked against
     what a tiny run of the policy has."""
     from socialcredit.engine import daily_metrics, simulate, summary
-    from socialcredit.experiments._stats import flatten
+    from socialcredit.stats import flatten
 
     tiny = simulate(base, 200, 2, seed, threads=1)
     stats = list(flatten(summary(tiny)))
@@ -563,7 +563,7 @@ def evaluate(targets: Sequence[Target], results: Sequence[dict[str, Any]], popul
              *, holdout: bool) -> list[dict[str, Any]]:
     """Each target against the fitted runs (one per seed): the mean, its 95 % interval,
     min and max over seeds, and the error."""
-    from socialcredit.experiments._stats import describe
+    from socialcredit.stats import describe
 
     rows = []
     for t in targets:
@@ -729,8 +729,8 @@ def _fit_frame(rows: list[dict[str, Any]]) -> Any:
 
 def _write(out: Path, cal: Calibration, result: CalibrationResult,
            runs: list[dict[str, Any]], rows: list[dict[str, Any]], report: bool) -> None:
-    from socialcredit.engine._output import policy_toml
     from socialcredit.experiments._sweep import _write_text
+    from socialcredit.policy import policy_toml
 
     _write_text(out / "calibrated.toml", policy_toml(result.policy, result.best))
     for name, frame in (("trials", result.trials), ("fit", result.fit)):
@@ -1014,7 +1014,7 @@ def write_fit_report(out: Path, result: CalibrationResult, runs: list[dict[str, 
     import jinja2
 
     from socialcredit import __version__
-    from socialcredit.report._html import _bundle
+    from socialcredit.report import vega_bundle
 
     s = result.settings
     charts = [{"key": f"c{i}", "spec": spec}
@@ -1037,7 +1037,7 @@ def write_fit_report(out: Path, result: CalibrationResult, runs: list[dict[str, 
         objective=result.objective, params=params, held=held,
         summary_words=_summary_words(_holdout_summary(held)),
         fitted=[r for r in rows if not r["holdout"]],
-        charts=charts, fmt=_fmt, bundle=_bundle(),
+        charts=charts, fmt=_fmt, bundle=vega_bundle(),
         specs=json.dumps(specs, default=str).replace("</", "<\\/"))
     path = out / "report.html"
     tmp = out / ".report.html.tmp"

@@ -24,16 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from socialcredit.engine._output import (
-    RunDir,
-    metrics_table,
-    policy_toml,
-    run_manifest,
-    write_run,
-)
+from socialcredit.engine import RunDir, metrics_table, run_manifest, write_run
 from socialcredit.errors import RunConfigError, RunOutputError
-from socialcredit.experiments._stats import describe, flatten
-from socialcredit.policy import Policy
+from socialcredit.policy import Policy, policy_toml
+from socialcredit.stats import describe, flatten
 
 MAX_SEEDS = 1000
 

@@ -14,7 +14,7 @@ import jinja2
 import pyarrow as pa
 
 from socialcredit import __version__
-from socialcredit.experiments._stats import describe
+from socialcredit.stats import describe
 
 MAX_TABLE_POINTS = 200
 
@@ -52,7 +52,7 @@ def outcome_chart(rows: list[dict[str, Any]], parameter: str, output: str,
 
 def write_sweep_report(out: Path, exp: Any, resolved: dict[str, Any],
                        runs: pa.Table) -> Path:
-    from socialcredit.report._html import _bundle
+    from socialcredit.report import vega_bundle
 
     params = list(exp.parameters)
     skip = {"run_id", "point", "seed", "seconds", "records", "key", *params}
@@ -79,7 +79,7 @@ def write_sweep_report(out: Path, exp: Any, resolved: dict[str, Any],
         title=f"socialcredit sweep: {exp.name}", experiment=resolved, version=__version__,
         charts=charts, table=table, outputs=outputs, params=params, described=described,
         specs=json.dumps({c["key"]: c["spec"] for c in charts}).replace("</", "<\\/"),
-        bundle=_bundle(), n_runs=runs.num_rows,
+        bundle=vega_bundle(), n_runs=runs.num_rows,
         seconds=sum(data["seconds"]) if runs.num_rows else 0.0)
     path = out / "report.html"
     tmp = out / ".report.html.tmp"

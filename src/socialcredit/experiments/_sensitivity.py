@@ -479,7 +479,7 @@ def write_sensitivity_report(out: Path, plan: SensitivityPlan, indices: Any) -> 
     import jinja2
 
     from socialcredit import __version__
-    from socialcredit.report._html import _bundle
+    from socialcredit.report import vega_bundle
 
     charts = [{"key": f"c{i}", "spec": index_chart(indices, o, plan.method)}
               for i, o in enumerate(plan.outputs)]
@@ -500,7 +500,7 @@ def write_sensitivity_report(out: Path, plan: SensitivityPlan, indices: Any) -> 
         settings=plan.settings(), method_words=method_words,
         n_runs=len(plan.points) * len(plan.exp.seeds), version=__version__,
         reading=_READING[plan.method], params=params, any_log=any(p["log"] for p in params),
-        charts=charts, columns=columns, rows=rows, bundle=_bundle(),
+        charts=charts, columns=columns, rows=rows, bundle=vega_bundle(),
         specs=json.dumps({c["key"]: c["spec"] for c in charts}).replace("</", "<\\/"))
     path = out / "sensitivity.html"
     tmp = out / ".sensitivity.html.tmp"

@@ -275,7 +275,7 @@ def _check_points(exp: Experiment, where: str) -> None:
 def _check_names(exp: Experiment, where: str) -> None:
     """`metrics` and `outputs` name what a run of this policy has (a tiny run says)."""
     from socialcredit.engine import daily_metrics, simulate, summary
-    from socialcredit.experiments._stats import flatten
+    from socialcredit.stats import flatten
 
     if exp.metrics is None and exp.outputs is None:
         return

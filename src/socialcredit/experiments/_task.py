@@ -44,8 +44,8 @@ _BASES: dict[str, Any] = {}
 def run_task(task: RunTask) -> dict[str, Any]:
     """Run one task (in a worker): its flat summary, daily metrics and timings."""
     from socialcredit.engine import daily_metrics, simulate, summary
-    from socialcredit.experiments._stats import flatten
     from socialcredit.policy import policy_from_dict
+    from socialcredit.stats import flatten
 
     base_key = hashlib.sha256(json.dumps(task.policy, sort_keys=True,
                                          default=str).encode()).hexdigest()

@@ -6,5 +6,6 @@ engine runs; `explain` prints it in plain words; `json_schema` is the format for
 
 from socialcredit.policy._load import load_policy, parse_policy, policy_from_dict
 from socialcredit.policy._model import Policy
+from socialcredit.policy._overrides import policy_toml
 
-__all__ = ["Policy", "load_policy", "parse_policy", "policy_from_dict"]
+__all__ = ["Policy", "load_policy", "parse_policy", "policy_from_dict", "policy_toml"]

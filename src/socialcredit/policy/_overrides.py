@@ -171,3 +171,16 @@ def typing_is_list(annotation: Any) -> bool:
     if origin in (typing.Union, types.UnionType, typing.Annotated):
         return any(typing_is_list(a) for a in typing.get_args(annotation))
     return False
+
+
+def policy_toml(policy: Policy, overrides: Mapping[str, Any] | None = None) -> str:
+    """A policy as a TOML policy file (it loads back to an equal policy); with
+    `overrides`, headed by a comment naming them (what `simulate --set` ran)."""
+    import tomli_w
+
+    body = tomli_w.dumps(policy.model_dump(mode="json", exclude_none=True))
+    if not overrides:
+        return body
+    head = "".join(f"#   {k} = {json.dumps(v)}\n" for k, v in overrides.items())
+    return (f"# {policy.meta.name} with these overrides (socialcredit simulate --set):\n"
+            f"{head}\n" + body)

@@ -10,6 +10,7 @@ numbers) or Welch's for independent seeds.
 """
 
 from socialcredit.report._data import RunData, check_comparable, read_run
-from socialcredit.report._html import write_comparison, write_report
+from socialcredit.report._html import vega_bundle, write_comparison, write_report
 
-__all__ = ["RunData", "check_comparable", "read_run", "write_comparison", "write_report"]
+__all__ = ["RunData", "check_comparable", "read_run", "vega_bundle", "write_comparison",
+           "write_report"]

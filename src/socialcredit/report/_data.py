@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from socialcredit.engine._output import FORMAT_VERSION
 from socialcredit.errors import RunOutputError
-from socialcredit.experiments._stats import describe, flatten
+from socialcredit.stats import describe, flatten
 
 REQUIRED = ("summary.json", "details.json", "run.json", "metrics.parquet")
 REPLICATE_REQUIRED = ("replicates.json", "seeds.parquet")

@@ -17,11 +17,11 @@ import vl_convert
 
 from socialcredit import __version__
 from socialcredit.errors import PolicyError, RunOutputError
-from socialcredit.experiments._stats import difference
 from socialcredit.policy import policy_from_dict
 from socialcredit.policy._explain import explain
 from socialcredit.report._charts import build_charts
 from socialcredit.report._data import RunData, check_comparable, read_run
+from socialcredit.stats import difference
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("socialcredit.report", "templates"),
@@ -31,7 +31,8 @@ _env = jinja2.Environment(
 
 
 @lru_cache(maxsize=1)
-def _bundle() -> str:
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and Vega-Embed as one script, for a page that opens offline."""
     # a closing script tag inside the bundle would end the inline script early
     return vl_convert.javascript_bundle().replace("</script", "<\\/script")
 
@@ -270,7 +271,7 @@ def render(runs: list[RunData], title: str, subtitle: str) -> str:
     specs = json.dumps({c.key: c.spec for c in charts}).replace("</", "<\\/")
     return _env.get_template("report.html.j2").render(
         title=title, subtitle=subtitle, version=__version__, runs=run_rows,
-        sections=list(sections.values()), stats=_stats(runs), specs=specs, bundle=_bundle(),
+        sections=list(sections.values()), stats=_stats(runs), specs=specs, bundle=vega_bundle(),
         policy_diff=_policy_diff(runs) if len(runs) > 1 else [], notices=_notices(runs),
         comparison_notes=_comparison_notes(runs), replicated=any(r.replicated for r in runs),
         same_society=len({r.seeds for r in runs}) == 1,

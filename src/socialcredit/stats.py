@@ -1,4 +1,5 @@
-"""Estimates of noise across seeds: means with 95 % intervals, and differences between
+"""Estimates of noise across seeds (used by replicates, compare and experiments): means
+with 95 % intervals, and differences between
 two arms, paired when they share seeds (common random numbers) and Welch's otherwise.
 
 Intervals use Student's t with n - 1 degrees of freedom (scipy.stats.t): with a handful
@@ -10,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+__all__ = ["LEVEL", "describe", "difference", "flatten"]
 
 LEVEL = 0.95
 
