@@ -205,13 +205,13 @@ def simulate(
 
 def _policy_with(name: str, assignments: list[str] | None):  # noqa: ANN202
     """(policy, its file, the overrides) for a scenario or file and `--set` values."""
-    from socialcredit.policy._overrides import parse_assignment
+    from socialcredit.policy._overrides import parse_assignments
     from socialcredit.scenarios import resolve_policy
 
     policy, path = resolve_policy(name)
     if not assignments:
         return policy, path, {}
-    changes = dict(parse_assignment(a) for a in assignments)
+    changes = parse_assignments(assignments)
     return policy.with_overrides(changes), path, changes
 
 
@@ -235,7 +235,8 @@ def _replicates(policy, path: Path, changes: dict, n: int, d: int,  # noqa: ANN0
 
         write_report(run_dir.out)
         files.append("report.html")
-    out.print(f"done {policy.meta.name}: {len(seeds)} seeds x {n:,} persons x {d} days",
+    out.print(f"done {policy.meta.name}: {len(seeds)} seed{'s' if len(seeds) > 1 else ''} x"
+              f" {n:,} persons x {d} days",
               markup=False)
     out.print(f"results in {run_dir.out}: " + ", ".join(sorted(set(files))), markup=False)
 

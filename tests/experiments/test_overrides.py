@@ -141,3 +141,39 @@ def test_compare_shows_an_override_as_a_policy_difference(tmp_path):
     res = runner.invoke(app, ["compare", str(a), str(b), "--out", str(html)])
     assert res.exit_code == 0, res.output
     assert "channels.camera.misattribution" in html.read_text()
+
+
+@pytest.mark.parametrize("overrides", [
+    {"channels.camera.misattribution": 0.1, 'channels."camera".misattribution': 0.3},
+    {"regions.0.weight": 2.0, "regions.city-0.weight": 3.0},
+])
+def test_two_spellings_of_one_value_are_refused(overrides):
+    with pytest.raises(PolicyError, match="names the same value"):
+        load_scenario("reference").with_overrides(overrides)
+
+
+def test_a_path_given_twice_on_the_command_line_is_refused(tmp_path):
+    res = runner.invoke(app, ["simulate", "reference", "-n", "200", "-d", "5", "-q",
+                              "--set", "run.seed=1", "--set", "run.seed=2",
+                              "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    assert "given twice" in res.output
+
+
+def test_a_long_path_is_cut_in_messages():
+    with pytest.raises(PolicyError) as exc:
+        load_scenario("reference").with_overrides({"channels." + "x" * 10_000: 1})
+    assert len(str(exc.value)) < 600
+
+
+def test_a_run_is_never_written_inside_another_run_directory(tmp_path):
+    out = tmp_path / "set"
+    res = runner.invoke(app, ["simulate", "reference", "-n", "300", "-d", "5", "-q",
+                              "--seeds", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    before = (out / "seed-1" / "run.json").read_text()
+    res = runner.invoke(app, ["simulate", "reference", "-n", "300", "-d", "5", "-q",
+                              "--out", str(out / "seed-1")])
+    assert res.exit_code == 2
+    assert "inside the run directory" in res.output
+    assert (out / "seed-1" / "run.json").read_text() == before

@@ -245,7 +245,15 @@ def test_in_flight_tasks_are_bounded_so_memory_stays_flat():
     (_exp(experiment__outputs=["blacklisted", "nonsense"]), ["'nonsense'", "blacklisted"]),
     (_exp(experiment__metrics=["nope"]), ["experiment.metrics", "'nope'"]),
     (_exp(experiment__policy="nosuchscenario"), ["experiment.policy", "nosuchscenario"]),
-    (_exp(experiment__seeds=[1, 1]), ["seed is listed twice"]),
+    (_exp(experiment__seeds=[1, 1]), ["experiment.seeds", "seed is listed twice"]),
+    (_exp(experiment__seeds=0), ["experiment.seeds", "a number of seeds"]),
+    ({**SMALL, "channels": {"camera": {"misattribution": 0.5}}},
+     ["unknown field 'channels'", "experiment, sampling, parameters"]),
+    ({**SMALL, "parameters": {"run.seed": []}}, ["needs at least one value"]),
+    ({**SMALL, "sampling": {"method": "sobol", "samples": 5}}, ["power of 2", "4 or 8"]),
+    ({**SMALL, "parameters": {"channels.camera.misattribution": [0.1],
+                              'channels."camera".misattribution': [0.3]}},
+     ["names the same value"]),
 ])
 def test_bad_experiments_are_refused_naming_the_problem(data, words):
     with pytest.raises(ExperimentError) as exc:
@@ -317,3 +325,39 @@ def test_the_ray_executor_gives_the_local_results_on_a_local_ray_instance(local_
         pq.read_table(tmp_path / "ray" / "runs.parquet").drop(["seconds"]))
     assert pq.read_table(out / "daily.parquet").equals(
         pq.read_table(tmp_path / "ray" / "daily.parquet"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_runs_says_so_and_resume_goes_on(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exp = tmp_path / "exp.toml"
+    exp.write_text(
+        '[experiment]\nname = "sigint"\npolicy = "reference"\npopulation = 20000\n'
+        'days = 200\nseeds = 2\n\n[parameters]\n'
+        '"channels.camera.misattribution" = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25]\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "socialcredit.cli", "sweep", str(exp),
+                             "--out", str(out), "--workers", "2", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "parts").glob("*.run.json")) if (out / "parts").exists() \
+            else True:
+        assert time.monotonic() < deadline, "no run finished in 2 minutes"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted:" in err
+    assert "--resume" in err
+    assert "Traceback" not in err
+    kept = len(list((out / "parts").glob("*.run.json")))
+    assert 1 <= kept < 12
+    res = runner.invoke(app, ["sweep", str(exp), "--out", str(out), "--resume", "-q",
+                              "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    assert f"({kept} already done)" in res.output
+    assert pl.read_parquet(out / "runs.parquet").height == 12

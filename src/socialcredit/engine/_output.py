@@ -47,6 +47,12 @@ class RunDir:
                                  " directory is replaced whole: choose one below it")
         if self.out.exists() and not self.out.is_dir():
             raise RunOutputError(f"{self.out}: exists and is not a directory")
+        for parent in self.out.absolute().parents:
+            if is_run_dir(parent):
+                raise RunOutputError(
+                    f"{self.out}: is inside the run directory {parent}, which is written"
+                    " and replaced whole (a replicate set's seed-<S> directories belong to"
+                    " it); choose a directory outside it")
         if self.out.is_dir() and any(self.out.iterdir()) and not is_run_dir(self.out):
             raise RunOutputError(f"{self.out}: not empty and not a run directory (no"
                                  " run.json); choose another --out, nothing was written")

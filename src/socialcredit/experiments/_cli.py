@@ -62,6 +62,27 @@ class RunsBar:
                         rate=f"{ran / elapsed:,.2f} runs/s" if ran else "")
 
 
+class interrupted:
+    """Ctrl-C: one line saying what is kept and how to continue, exit status 130, no
+    traceback. Finished runs are whole on disk (parts/), so `--resume` goes on."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, kind: type | None, exc: object, tb: object) -> bool:
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            from socialcredit.cli import err
+
+            done = len(list((self.out_dir / "parts").glob("*.run.json")))
+            err.print(f"interrupted: {done} finished run(s) are kept in {self.out_dir};"
+                      " run the same command with --resume to go on", markup=False)
+            raise typer.Exit(130)
+        return False
+
+
 def register(app: typer.Typer) -> None:
     from socialcredit.cli import _fail, _warm_up, out
     from socialcredit.errors import SocialCreditError
@@ -90,12 +111,14 @@ def register(app: typer.Typer) -> None:
             exp = load_experiment(experiment)
             _warm_up(quiet)
             t0 = time.perf_counter()
-            with RunsBar(exp.name, quiet) as bar:
+            with interrupted(out_dir), RunsBar(exp.name, quiet) as bar:
                 df = run_sweep(exp, out_dir, executor=executor, workers=workers,
                                address=address, resume=resume, progress=bar)
         except SocialCreditError as exc:
             raise _fail(exc) from None
         took = time.perf_counter() - t0
-        out.print(f"done {exp.name}: {df.height} runs in {took:.1f} s", markup=False)
+        reused = f" ({bar.first} already done)" if bar.first else ""
+        out.print(f"done {exp.name}: {df.height} runs{reused} in {took:.1f} s",
+                  markup=False)
         out.print(f"results in {out_dir}: runs.parquet, daily.parquet, experiment.json,"
                   " report.html", markup=False)

@@ -37,7 +37,14 @@ class Executor(Protocol):
 
 def _init_worker() -> None:
     """A worker's start: the kernels from the on-disk cache, once per process; the run
-    uses one thread (the pool is the parallelism)."""
+    uses one thread (the pool is the parallelism). Ctrl-C is the parent's to handle: a
+    worker ignores it (the parent started it with SIGINT blocked, so none arrived
+    before this point) and is stopped by the parent."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     from socialcredit.engine._warm import warm
 
@@ -66,6 +73,24 @@ class InlineExecutor:
         pass
 
 
+class _sigint_blocked:
+    """SIGINT held back (not lost) while worker processes are started, so that a Ctrl-C
+    reaches the parent, after, and never a worker half way through its start."""
+
+    def __enter__(self) -> None:
+        import signal
+
+        self.old = None
+        if hasattr(signal, "pthread_sigmask"):
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+
+
 class LocalExecutor:
     """Worker processes on this machine (spawned: no state copied from the parent)."""
 
@@ -92,11 +117,12 @@ class LocalExecutor:
         limit = self.workers * IN_FLIGHT_PER_WORKER
         try:
             while True:
-                while len(pending) < limit:
-                    task = next(it, _END)
-                    if task is _END:
-                        break
-                    pending[pool.submit(fn, task)] = task
+                with _sigint_blocked():  # workers start here, and inherit the mask
+                    while len(pending) < limit:
+                        task = next(it, _END)
+                        if task is _END:
+                            break
+                        pending[pool.submit(fn, task)] = task
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

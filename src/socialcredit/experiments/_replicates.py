@@ -54,7 +54,10 @@ def seed_list(base: int, count: int | None, listed: str | None) -> list[int]:
         raise RunConfigError(f"{len(seeds)} seeds; at most {MAX_SEEDS}")
     for s in seeds:
         if not 0 <= s < 2**63:
-            raise RunConfigError(f"seed must be an integer in [0, 2**63), got {s}")
+            raise RunConfigError(
+                f"seed must be an integer in [0, 2**63), got {s}" + (
+                    f" (--seeds {count} from {base} runs {base} to {base + count - 1})"
+                    if count is not None else ""))
     return seeds
 
 

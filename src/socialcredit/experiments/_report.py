@@ -46,7 +46,7 @@ def outcome_chart(rows: list[dict[str, Any]], parameter: str, output: str,
     if discrete:
         layers.append({"mark": {"type": "line", "point": False},
                        "encoding": {"x": x, "y": {**y, "aggregate": "mean"}}})
-    return {"$schema": "https://vega.github.io/schema/vega-lite/v5.json", **base,
+    return {**base,
             "title": f"{output} against {parameter}", "layer": layers}
 
 
@@ -99,6 +99,8 @@ def _point_table(data: dict[str, list], params: list[str], outputs: list[str]
         cells = []
         for o in outputs:
             d = describe([data[o][i] for i in idx])
+            if d["lo"] is not None and d["min"] >= 0:
+                d["lo"] = max(d["lo"], 0.0)  # a count or a share is never negative
             cells.append(_fmt(d))
         rows.append({"point": p, "params": [data[k][idx[0]] for k in params],
                      "cells": cells, "seeds": len(idx)})

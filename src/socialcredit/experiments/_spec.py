@@ -121,7 +121,8 @@ class ExperimentFile(_Strict):
 class Experiment:
     """An experiment, resolved: the base policy, the seeds and the points to run."""
 
-    def __init__(self, spec: ExperimentFile, policy: Policy, base: Path | None) -> None:
+    def __init__(self, spec: ExperimentFile, policy: Policy, base: Path | None,
+                 where: str = "<experiment>") -> None:
         self.spec = spec
         self.policy = policy
         self.policy_source = base
@@ -130,7 +131,7 @@ class Experiment:
         self.seeds = (list(h.seeds) if isinstance(h.seeds, list)
                       else [h.seed + k for k in range(h.seeds)])
         if len(set(self.seeds)) != len(self.seeds):
-            raise ExperimentError(f"experiment {self.name}: a seed is listed twice")
+            raise ExperimentError(f"{where}: experiment.seeds: a seed is listed twice")
         self.parameters = dict(spec.parameters)
         self.metrics = h.metrics
         self.outputs = h.outputs
@@ -145,7 +146,8 @@ class Experiment:
                 "policy": self.policy.meta.name,
                 "policy_source": str(self.policy_source) if self.policy_source else None,
                 "population": self.population, "days": self.days, "seeds": self.seeds,
-                "sampling": self.spec.sampling.model_dump(),
+                "sampling": (self.spec.sampling.model_dump()
+                             if self.spec.sampling.method != "grid" else {"method": "grid"}),
                 "parameters": {k: v.model_dump() if isinstance(v, Range) else v
                                for k, v in self.parameters.items()},
                 "metrics": self.metrics, "outputs": self.outputs, "points": points}
@@ -218,7 +220,18 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
         policy, base = resolve_policy(str(candidate) if candidate.exists() else name)
     except SocialCreditError as exc:
         raise ExperimentError(f"{where}: experiment.policy: {exc}") from None
-    exp = Experiment(spec, policy, base)
+    if spec.sampling.method == "sobol" and spec.sampling.samples & (
+            spec.sampling.samples - 1):
+        n = spec.sampling.samples
+        low = 1 << (n.bit_length() - 1)
+        raise ExperimentError(f"{where}: sampling.samples: a Sobol sequence is balanced only"
+                              f" for a power of 2 points; {n} is not (take {low} or"
+                              f" {low * 2}), or use method = \"lhs\"")
+    exp = Experiment(spec, policy, base, where)
+    try:
+        exp.points()
+    except ExperimentError as exc:
+        raise ExperimentError(f"{where}: {exc}") from None
     if len(exp.seeds) * 1 > MAX_RUNS:
         raise ExperimentError(f"{where}: too many runs")
     _check_points(exp, where)
@@ -233,11 +246,18 @@ def field_problems_plain(exc: ValidationError, fn: Any) -> list[tuple[tuple, str
     for loc, msg in fn(exc):
         if loc and loc[0] == "parameters" and len(loc) >= 2:
             key = loc[:2]
-            if key not in seen:
+            if "should not be empty" in msg:
+                seen[key] = "a list of values needs at least one value"
+            elif key not in seen:
                 seen[key] = ("a parameter is a list of values, or a range {low, high}"
                              f" ({msg})")
             continue
-        if msg.startswith("unknown field") and "valid fields" not in msg:
+        if loc[:2] == ("experiment", "seeds"):  # a count or a list: one message
+            seen[loc[:2]] = ("a number of seeds (1 to 1000) or a list of distinct seeds"
+                             " (integers from 0), such as 3 or [1, 5, 9]")
+            continue
+        if msg.startswith("unknown field"):
+            msg = msg.split(";")[0]  # the loader names a policy's fields; these are ours
             model: Any = ExperimentFile
             for part in loc:
                 field = model.model_fields.get(str(part)) if isinstance(model, type) else None

@@ -28,12 +28,12 @@ MAX_OVERRIDES = 1000
 def split_path(path: str) -> list[str]:
     """A dotted path as keys, with TOML's quoting: 'a."b.c".d' -> ['a', 'b.c', 'd']."""
     if not isinstance(path, str) or not path.strip():
-        raise PolicyError(f"override path {path!r}: empty; write a dotted path such as"
+        raise PolicyError("override path: empty; write a dotted path such as"
                           " channels.camera.misattribution")
     try:
         data = tomllib.loads(f"{path} = 0")
     except tomllib.TOMLDecodeError:
-        raise PolicyError(f"override path {path!r}: not a dotted path (keys are letters,"
+        raise PolicyError(f"override path {_short(path)!r}: not a dotted path (keys are letters,"
                           " digits, '_' and '-', or quoted as in TOML: regions.\"City 3\")"
                           ) from None
     keys = []
@@ -57,11 +57,23 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     """'PATH=VALUE' -> (PATH, VALUE) as `--set` reads it."""
     path, eq, value = text.partition("=")
     if not eq or not path.strip():
-        raise PolicyError(f"--set {text!r}: expected PATH=VALUE, such as"
+        raise PolicyError(f"--set {_short(text)!r}: expected PATH=VALUE, such as"
                           " channels.camera.misattribution=0.05")
     if not value.strip():
-        raise PolicyError(f"--set {text!r}: no value after '='")
+        raise PolicyError(f"--set {_short(text)!r}: no value after '='")
     return path.strip(), parse_value(value)
+
+
+def parse_assignments(texts: list[str]) -> dict[str, Any]:
+    """Every `--set PATH=VALUE` as {PATH: VALUE}; a path given twice is refused (the
+    last would win silently)."""
+    out: dict[str, Any] = {}
+    for text in texts:
+        path, value = parse_assignment(text)
+        if path in out:
+            raise PolicyError(f"--set {_short(path)} is given twice; give it once")
+        out[path] = value
+    return out
 
 
 def apply_overrides(policy: Policy, overrides: Mapping[str, Any],
@@ -79,11 +91,17 @@ def apply_overrides(policy: Policy, overrides: Mapping[str, Any],
         raise PolicyError(f"{len(overrides)} overrides; at most {MAX_OVERRIDES}")
     data = policy.model_dump(mode="json", exclude_none=True)
     found = []
+    seen: dict[tuple, str] = {}
     for path, value in overrides.items():
         try:
-            _set(data, path, split_path(path), value)
+            where = _set(data, _short(path), split_path(path), value)
         except PolicyError as exc:
             found.append(str(exc))
+            continue
+        if where in seen:
+            found.append(f"{_short(path)}: names the same value as {_short(seen[where])};"
+                         " set it once")
+        seen[where] = path
     if found:
         raise PolicyError(f"{len(found)} problem(s) in the overrides:\n"
                           + "\n".join(f"  - {m}" for m in found))
@@ -92,9 +110,17 @@ def apply_overrides(policy: Policy, overrides: Mapping[str, Any],
     return policy_from_dict(data, what)
 
 
-def _set(data: dict, path: str, keys: list[str], value: Any) -> None:
+def _short(path: str, limit: int = 120) -> str:
+    """A path as messages show it: a very long one is cut."""
+    return path if len(path) <= limit else path[:limit] + f"... ({len(path):,} characters)"
+
+
+def _set(data: dict, path: str, keys: list[str], value: Any) -> tuple:
+    """Set the value at `keys`; returns where it is, elements by index (so that two
+    spellings of one path, by name and by index, are the same place)."""
     node: Any = data
     walked: list[str] = []
+    place: list[Any] = []
     for i, key in enumerate(keys):
         last = i == len(keys) - 1
         here = ".".join(walked) or "the policy"
@@ -104,6 +130,7 @@ def _set(data: dict, path: str, keys: list[str], value: Any) -> None:
                 raise PolicyError(f"{path}: names a whole element of {here}; set one of its"
                                   " fields")
             node = node[index]
+            place.append(index)
         elif isinstance(node, dict):
             if key not in node:
                 model = _model_at(walked)
@@ -113,11 +140,12 @@ def _set(data: dict, path: str, keys: list[str], value: Any) -> None:
                     node[key] = {} if not last else None  # a field left at its default
                 elif not free:
                     keys = sorted(model.model_fields) if model is not None else sorted(node)
-                    raise PolicyError(f"{path}: {here} has no {key!r}; there:"
+                    raise PolicyError(f"{path}: {here} has no {_short(key)!r}; there:"
                                       f" {', '.join(map(str, keys)) or '(none)'}")
+            place.append(key)
             if last:
                 node[key] = value
-                return
+                return tuple(place)
             node = node[key]
         else:
             raise PolicyError(f"{path}: {here} is a value ({json.dumps(node)}), not a table")
@@ -133,7 +161,8 @@ def _element(items: list, key: str, where: str) -> int:
         return int(key)
     names = [str(x.get("name")) for x in items if isinstance(x, dict) and "name" in x]
     listed = ", ".join(names) if names else f"indices 0 to {len(items) - 1}"
-    raise PolicyError(f"{where} has no element {key!r}; there: {listed or '(none)'}")
+    raise PolicyError(f"{where} has no element {_short(key)!r}; there:"
+                      f" {listed or '(none)'}")
 
 
 def _model_at(walked: list[str]) -> Any:

@@ -104,6 +104,8 @@ def format_interval(name: str, lo: float, hi: float, signed: bool = False) -> st
         unit = " pp" if _is_share(name) else ""
         return f"({_number(name, lo, True)} to {_number(name, hi, True)}{unit})"
     if _is_share(name):
+        # a share lies in [0, 1]: its t interval, cut there, says what is possible
+        lo, hi = max(lo, 0.0), min(hi, 1.0)
         return f"({_number(name, lo)}–{_number(name, hi)}%)"
     return f"({_number(name, lo)}–{_number(name, hi)})"
 
@@ -318,6 +320,9 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path) -> Path:
 
 def _write(path: Path, html: str) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
+    if not path.parent.is_dir():
+        raise RunOutputError(f"{path}: cannot write the report: no directory"
+                             f" {path.parent}")
     try:
         tmp.write_text(html, encoding="utf-8")
         tmp.replace(path)
