@@ -5,31 +5,27 @@ sees what the policy discloses, and every access is audited. Subject access, app
 and audit have no switch: they are part of the service, not options of it.
 
 This module assembles the app: the context every route reads (`_context.Ctx`), the
-routers (`routes/`), the HTTP mapping of domain errors (`_errors.install`), and the
-middleware (body size, anonymous rate limit, security headers).
+routers (`routes/`), the HTTP mapping of domain errors (`_errors.install`), and the one
+outer middleware (`_guard`: body size, anonymous rate limit, security headers).
 """
 
 from __future__ import annotations
 
 import gc
-import json
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
 
 from fastapi import FastAPI
 
 from socialcredit import __version__
 from socialcredit.policy import Policy
-from socialcredit.service import _errors, _security
+from socialcredit.service import _errors, _guard, _security
 from socialcredit.service._audit_writer import AuditWriter
-from socialcredit.service._auth import actor_of, audit_refusal
+from socialcredit.service._auth import audit_refusal
 from socialcredit.service._cache import StateCache
 from socialcredit.service._context import Ctx
 from socialcredit.service._db import make_engine
 from socialcredit.service._rules import Rules
-from socialcredit.service._tokens import hash_token
 from socialcredit.service.routes import (
     appeals,
     audit,
@@ -73,87 +69,8 @@ def create_app(policy: Policy, db_url: str, today: Callable[[], date] | None = N
         # routes through a layer of its own per request); checks first: the hot path
         app.router.routes.extend(module.router.routes)
     _security.install(app)
-    app.add_middleware(_AnonymousLimit, rate=anonymous_rate[0], burst=anonymous_rate[1],
-                       ctx=ctx)
-    app.add_middleware(_BodyLimit, limit=MAX_BODY)
+    _guard.install(app, ctx, limit=MAX_BODY, rate=anonymous_rate[0], burst=anonymous_rate[1])
     return app
-
-
-class _BodyLimit:
-    """Refuse bodies over MAX_BODY with 413, before they are read into memory."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await _refuse(send, 413, f"request body over {self.limit} bytes")
-        seen = 0
-
-        async def limited() -> dict:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _errors.ServiceError(f"request body over {self.limit} bytes")
-            return message
-
-        return await self.app(scope, limited, send)
-
-
-class _AnonymousLimit:
-    """A token bucket per client address for requests without a valid token: one
-    anonymous client cannot hold the service (429 with Retry-After). A request passes
-    unmetered only with a valid token (verified as the routes verify it, and then held
-    by the process); a made-up token is metered like none."""
-
-    MAX_CLIENTS = 100_000
-
-    def __init__(self, app: Any, rate: float, burst: float, ctx: Ctx) -> None:
-        self.app, self.rate, self.burst, self.ctx = app, rate, burst, ctx
-        self.buckets: dict[str, tuple[float, float]] = {}
-
-    def _verified(self, scope: dict) -> bool:
-        for k, v in scope["headers"]:
-            if k == b"authorization":
-                header = v.decode("latin-1")
-                if hash_token(header.partition(" ")[2].strip()) in self.ctx.tokens:
-                    return True  # verified before (the route checks it again, and expiry)
-                try:
-                    actor_of(self.ctx, header)
-                except _errors.ServiceError:
-                    return False
-                return True
-        return False
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or self._verified(scope):
-            return await self.app(scope, receive, send)
-        client = (scope.get("client") or ("?", 0))[0]
-        now = time.monotonic()
-        level, last = self.buckets.get(client, (self.burst, now))
-        level = min(self.burst, level + (now - last) * self.rate)
-        if level < 1:
-            self.buckets[client] = (level, now)
-            wait = max(1, int((1 - level) / self.rate + 0.999))
-            return await _refuse(send, 429, "too many requests without a token; slow down",
-                                 [(b"retry-after", str(wait).encode())])
-        if len(self.buckets) > self.MAX_CLIENTS:
-            self.buckets.clear()
-        self.buckets[client] = (level - 1, now)
-        return await self.app(scope, receive, send)
-
-
-async def _refuse(send: Callable, status: int, detail: str,
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def app_from_env() -> FastAPI:
