@@ -73,27 +73,41 @@ def actor_of(ctx: Ctx, authorization: str | None) -> Actor:
     return who
 
 
-async def actor(request: Request,
-                authorization: Annotated[str | None, Header()] = None) -> Actor:
-    """The request's actor (on the event loop: no thread hop per request), kept on the
-    request for the audit of a refusal (see `audit_refusal`)."""
-    request.state.actor = Actor("invalid-token", "unknown")
+INVALID = Actor("invalid-token", "unknown")  # who a refusal names before a token holds
+
+
+def identify(request: Request, authorization: str | None) -> Actor:
+    """The actor behind `authorization`, kept on the request for the audit of a refusal
+    (see `audit_refusal`)."""
+    state = request.state
+    state.actor = INVALID
     who = actor_of(request.app.state.ctx, authorization)
-    request.state.actor = who
+    state.actor = who
     return who
 
 
+def has_role(who: Actor, roles: tuple[str, ...]) -> Actor:
+    """`who`, if its role is one of `roles` (else 401/403, audited as every refusal
+    is)."""
+    if who is ANONYMOUS:
+        raise Unauthorized(f"this needs a token of role {' or '.join(roles)}")
+    if who.role not in roles:
+        raise Forbidden(f"{_a(who.role)} token cannot do this; it needs"
+                        f" {' or '.join(roles)}")
+    return who
+
+
+async def actor(request: Request,
+                authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The request's actor (on the event loop: no thread hop per request)."""
+    return identify(request, authorization)
+
+
 def require(*roles: str) -> Any:
-    """A dependency: the actor, if its role is one of `roles` (else 401/403, audited
-    as every refusal is)."""
+    """A dependency: the actor, if its role is one of `roles` (see `has_role`)."""
 
     async def dep(who: Annotated[Actor, Depends(actor)]) -> Actor:
-        if who is ANONYMOUS:
-            raise Unauthorized(f"this needs a token of role {' or '.join(roles)}")
-        if who.role not in roles:
-            raise Forbidden(f"{_a(who.role)} token cannot do this; it needs"
-                            f" {' or '.join(roles)}")
-        return who
+        return has_role(who, roles)
 
     return dep
 
@@ -120,18 +134,23 @@ async def audit_refusal(request: Request, status: int, why: str) -> None:
                                               ctx.version)]))
 
 
-async def purpose(request: Request,
-                  x_purpose: Annotated[str | None, Header()] = None) -> str | None:
+def declared_purpose(ctx: Ctx, x_purpose: str | None) -> str | None:
     """The declared purpose of an access (X-Purpose): one of the policy's services or
     of the service's own purposes, at most 64 characters."""
     if x_purpose is None:
         return None
     value = x_purpose.strip()
-    allowed = (*request.app.state.ctx.rules.services, *PURPOSES)
+    allowed = (*ctx.rules.services, *PURPOSES)
     if len(value) > MAX_PURPOSE or value not in allowed:
         raise Invalid([{"loc": ["header", "x-purpose"], "type": "unknown_purpose",
                         "msg": f"X-Purpose must be one of {', '.join(allowed)}"}])
     return value
+
+
+async def purpose(request: Request,
+                  x_purpose: Annotated[str | None, Header()] = None) -> str | None:
+    """The declared purpose as a dependency (see `declared_purpose`)."""
+    return declared_purpose(request.app.state.ctx, x_purpose)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]

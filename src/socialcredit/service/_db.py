@@ -227,8 +227,11 @@ def driver_date(conn: sa.Connection, day: date) -> date | str:
 
 
 def driver_timestamp(dialect: str, at: datetime) -> datetime | str:
-    """A timestamp as the driver stores it (SQLAlchemy's text form on SQLite)."""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else at
+    """A timestamp as the driver stores it (SQLAlchemy's text form on SQLite: its wall
+    time, YYYY-MM-DD HH:MM:SS.ffffff; isoformat writes it in half strftime's time)."""
+    if dialect == "sqlite":
+        return at.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return at
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -134,9 +134,17 @@ class CheckIn(TypedDict):
 ONE_CHECK = TypeAdapter(CheckIn)
 MANY_CHECKS = TypeAdapter(Annotated[list[CheckIn], Field(max_length=MAX_CHECKS)])
 _CHECK_SCHEMA = ONE_CHECK.json_schema()
-CHECKS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "anyOf": [_CHECK_SCHEMA, {"type": "array", "items": _CHECK_SCHEMA,
-                              "maxItems": MAX_CHECKS}]}}}}}
+_OPTIONAL_TEXT = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+CHECKS_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "anyOf": [_CHECK_SCHEMA, {"type": "array", "items": _CHECK_SCHEMA,
+                                  "maxItems": MAX_CHECKS}]}}}},
+    # read by the route itself (not through dependencies): declared here, as FastAPI
+    # declares the other routes' X-Purpose and Authorization
+    "parameters": [{"name": name, "in": "header", "required": False,
+                    "schema": {**_OPTIONAL_TEXT, "title": title}}
+                   for name, title in (("x-purpose", "X-Purpose"),
+                                       ("authorization", "Authorization"))]}
 
 
 class AppealIn(_In):
