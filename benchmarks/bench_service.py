@@ -310,7 +310,7 @@ def run_wrk(base: str, script: Path, text: str, conns: int, seconds: int, args: 
     wrk("-d2s", script_args=warm_args or args)
     out = wrk(f"-d{seconds}s", "--latency", script_args=args)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    pct = {"50": "?", "99": "?", **dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))}
+    pct = {"50": "?", "99": "?", **dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))}
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: .*", out)
     trouble = ((f"; {bad.group(1)} non-2xx!" if bad else "")
