@@ -20,12 +20,11 @@ from socialcredit.experiments import (
     load_calibration,
 )
 from socialcredit.experiments import _calibrate as cal_module
-from socialcredit.experiments._calibrate import (
-    Target,
+from socialcredit.experiments._calibrate import Target, make_objective
+from socialcredit.experiments._calibrate_report import (
     daily_chart,
     end_chart,
     fit_charts,
-    make_objective,
     trials_chart,
 )
 
