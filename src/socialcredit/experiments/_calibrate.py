@@ -72,7 +72,6 @@ import datetime as dt
 import json
 import math
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +80,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from socialcredit.errors import PolicyError, PolicyFileError, RunOutputError, SocialCreditError
+from socialcredit.errors import PolicyError, RunOutputError, SocialCreditError
 from socialcredit.experiments._executor import Executor, get_executor
-from socialcredit.experiments._spec import ExperimentError, Range, Values
+from socialcredit.experiments._spec import ExperimentError, Range, Values, read_toml
 from socialcredit.experiments._task import RunTask, run_task, task_key
 from socialcredit.policy import Policy
 
@@ -220,7 +219,7 @@ def load_calibration(policy: str | Path | Policy, targets: str | Path | dict[str
         except SocialCreditError as exc:
             raise CalibrationError(f"policy {str(policy)!r}: {exc}") from None
         source = str(path)
-    data, where = _read(targets)
+    data, where, _ = read_toml(targets, "targets")
     calib = data.get("calibration", {})
     if isinstance(calib, dict):
         calib = dict(calib)
@@ -258,20 +257,6 @@ def load_calibration(policy: str | Path | Policy, targets: str | Path | dict[str
                        parameters=MappingProxyType(dict(spec.parameters)),
                        first_trial=MappingProxyType(dict(spec.first_trial)),
                        fitted=fitted, holdout=holdout)
-
-
-def _read(source: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str]:
-    if isinstance(source, dict):
-        return dict(source), "<targets>"
-    path = Path(source)
-    if not path.is_file():
-        raise PolicyFileError(f"{path}: no such targets file")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8-sig")), str(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyFileError(f"{path}: cannot be read ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyFileError(f"{path}: not valid TOML: {exc}") from exc
 
 
 def _problems(exc: ValidationError) -> list[str]:

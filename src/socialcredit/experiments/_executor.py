@@ -15,6 +15,7 @@ its argument only, so where it ran does not change it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -73,6 +74,34 @@ class InlineExecutor:
         pass
 
 
+def _bounded(tasks: Iterable[Any], limit: int, submit: Callable[[Any], Any],
+             finished: Callable[[list[Any]], list[tuple[Any, Any]]],
+             cancel: Callable[[Any], Any],
+             starting: Callable[[], Any] = contextlib.nullcontext,
+             ) -> Iterator[tuple[Any, Any]]:
+    """(task, result) as tasks finish, with at most `limit` submitted and unfinished:
+    the task list is read as it goes, never whole. `submit(task)` returns a handle,
+    `finished(handles)` waits for some and returns (handle, result) pairs; what is
+    still pending when the consumer stops is cancelled."""
+    pending: dict[Any, Any] = {}
+    it = iter(tasks)
+    try:
+        while True:
+            with starting():
+                while len(pending) < limit:
+                    task = next(it, _END)
+                    if task is _END:
+                        break
+                    pending[submit(task)] = task
+            if not pending:
+                return
+            for handle, result in finished(list(pending)):
+                yield pending.pop(handle), result
+    finally:
+        for handle in pending:
+            cancel(handle)
+
+
 class _sigint_blocked:
     """SIGINT held back (not lost) while worker processes are started, so that a Ctrl-C
     reaches the parent, after, and never a worker half way through its start."""
@@ -112,26 +141,15 @@ class LocalExecutor:
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]
                       ) -> Iterator[tuple[Any, Any]]:
         pool = self._started()
-        pending: dict[Future, Any] = {}
-        it = iter(tasks)
-        limit = self.workers * IN_FLIGHT_PER_WORKER
-        try:
-            while True:
-                with _sigint_blocked():  # workers start here, and inherit the mask
-                    while len(pending) < limit:
-                        task = next(it, _END)
-                        if task is _END:
-                            break
-                        pending[pool.submit(fn, task)] = task
-                if not pending:
-                    return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = pending.pop(future)
-                    yield task, future.result()
-        finally:
-            for future in pending:
-                future.cancel()
+
+        def finished(futures: list[Future]) -> list[tuple[Future, Any]]:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            return [(f, f.result()) for f in done]
+
+        # workers start at the first submissions, with SIGINT blocked: they inherit it
+        yield from _bounded(tasks, self.workers * IN_FLIGHT_PER_WORKER,
+                            lambda task: pool.submit(fn, task), finished,
+                            lambda f: f.cancel(), _sigint_blocked)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -176,25 +194,13 @@ class RayExecutor:
             self._remote = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=False)(
                 _on_ray_worker)
         remote = self._remote
-        pending: dict[Any, Any] = {}
-        it = iter(tasks)
-        limit = self.workers * IN_FLIGHT_PER_WORKER
-        try:
-            while True:
-                while len(pending) < limit:
-                    task = next(it, _END)
-                    if task is _END:
-                        break
-                    pending[remote.remote(fn, task)] = task
-                if not pending:
-                    return
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    task = pending.pop(ref)
-                    yield task, ray.get(ref)
-        finally:
-            for ref in pending:
-                ray.cancel(ref)
+
+        def finished(refs: list[Any]) -> list[tuple[Any, Any]]:
+            done, _ = ray.wait(refs, num_returns=1)
+            return [(r, ray.get(r)) for r in done]
+
+        yield from _bounded(tasks, self.workers * IN_FLIGHT_PER_WORKER,
+                            lambda task: remote.remote(fn, task), finished, ray.cancel)
 
     def close(self) -> None:
         if self._started_here and self._ray.is_initialized():

@@ -61,14 +61,6 @@ def seed_list(base: int, count: int | None, listed: str | None) -> list[int]:
     return seeds
 
 
-def is_replicates(path: Path) -> bool:
-    try:
-        manifest = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("kind") == "replicates"
-
-
 def run_replicates(policy: Policy, population: int, days: int, seeds: Sequence[int],
                    out: str | Path, *, policy_text: str | None = None,
                    overrides: dict[str, Any] | None = None, threads: int | None = None,

@@ -43,16 +43,21 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from socialcredit.errors import PolicyError, PolicyFileError, SocialCreditError
+from socialcredit.errors import PolicyError, SocialCreditError
 from socialcredit.experiments._executor import Executor
-from socialcredit.experiments._spec import Experiment, ExperimentError, Range, load_experiment
+from socialcredit.experiments._spec import (
+    Experiment,
+    ExperimentError,
+    Range,
+    load_experiment,
+    read_toml,
+)
 
 METHODS = ("morris", "sobol")
 MAX_SAMPLES = 1 << 16
@@ -125,7 +130,7 @@ def load_sensitivity(source: str | Path | dict[str, Any], *, method: str | None 
     """Read and check a sensitivity experiment (a TOML file or the same as a dict): the
     `[sensitivity]` table (the arguments, where given, win over it), then the rest as an
     experiment with every point validated as a policy. Nothing runs."""
-    data, where, here = _read(source)
+    data, where, here = read_toml(source, "experiment")
     table = data.pop("sensitivity", {})
     if not isinstance(table, dict):
         raise ExperimentError(f"{where}: [sensitivity] is a table (method, samples, levels,"
@@ -173,21 +178,6 @@ def load_sensitivity(source: str | Path | dict[str, Any], *, method: str | None 
     plan = SensitivityPlan(exp, options, list(wanted))
     _check_points(plan, where)
     return plan
-
-
-def _read(source: str | Path | dict[str, Any]) -> tuple[dict[str, Any], str, Path]:
-    if isinstance(source, dict):
-        return json.loads(json.dumps(source, default=str)), "<experiment>", Path.cwd()
-    path = Path(source)
-    if not path.is_file():
-        raise PolicyFileError(f"{path}: no such experiment file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyFileError(f"{path}: cannot be read ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyFileError(f"{path}: not valid TOML: {exc}") from exc
-    return data, str(path), path.parent
 
 
 def _check_parameters(data: dict[str, Any], where: str) -> None:

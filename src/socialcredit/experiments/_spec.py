@@ -186,6 +186,26 @@ def sample(parameters: dict[str, Range | list], sampling: Sampling) -> list[dict
     return out
 
 
+def read_toml(source: str | Path | dict[str, Any], what: str
+              ) -> tuple[dict[str, Any], str, Path]:
+    """(data, the name messages give it, the folder its relative paths start from) of a
+    TOML file, or of a dict given instead (a copy: the caller's is never changed)."""
+    if isinstance(source, dict):
+        import copy
+
+        return copy.deepcopy(source), f"<{what}>", Path.cwd()
+    path = Path(source)
+    if not path.is_file():
+        raise PolicyFileError(f"{path}: no such {what} file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyFileError(f"{path}: cannot be read ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyFileError(f"{path}: not valid TOML: {exc}") from exc
+    return data, str(path), path.parent
+
+
 def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
     """Read and check an experiment (a TOML file, or the same as a dict): the file's
     fields, the base policy, and every point as an overridden policy. Every problem is
@@ -194,19 +214,7 @@ def load_experiment(source: str | Path | dict[str, Any]) -> Experiment:
     from socialcredit.policy._references import dotted
     from socialcredit.scenarios import resolve_policy
 
-    if isinstance(source, dict):
-        data, where, here = source, "<experiment>", Path.cwd()
-    else:
-        path = Path(source)
-        if not path.is_file():
-            raise PolicyFileError(f"{path}: no such experiment file")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyFileError(f"{path}: cannot be read ({exc})") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyFileError(f"{path}: not valid TOML: {exc}") from exc
-        where, here = str(path), path.parent
+    data, where, here = read_toml(source, "experiment")
     try:
         spec = ExperimentFile.model_validate(data)
     except ValidationError as exc:
