@@ -203,14 +203,22 @@ def daily_metrics(run: RunResult) -> dict[str, np.ndarray]:
         plan = tr.plan
         n = int(tr.segment_sizes.sum())
         none = np.full(run.days, None, dtype=object)  # nobody to measure: null, not 0
-        hist = np.cumsum(tr.acc.hist, axis=0, dtype=np.int64)
+        # only the bins some day uses (scores cluster: a few hundred of thousands)
+        used = np.flatnonzero(tr.acc.hist.any(axis=0))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        hist = np.cumsum(tr.acc.hist[:, lo:hi], axis=0, dtype=np.int64)
         cdf = np.cumsum(hist, axis=1)
-        values = np.arange(plan.n_bins) + plan.hist_lo
+        values = np.arange(lo, hi) + plan.hist_lo
         cols[f"{tname}_score_mean"] = (hist * values).sum(axis=1) / n if n else none
-        for q in QUANTILES:
-            idx = np.argmax(cdf >= np.ceil(q * n), axis=1)
+        # the first bin whose cumulative count reaches q * n, day by day (a row of the
+        # cdf is sorted: a binary search, not a pass over every bin per quantile)
+        need = np.ceil(np.asarray(QUANTILES) * n)
+        first = np.stack([np.searchsorted(row, need, side="left") for row in cdf]) \
+            if n else None
+        for k, q in enumerate(QUANTILES):
             cols[f"{tname}_score_p{round(q * 100):02d}"] = (
-                values[idx].astype(np.int32) if n else none)
+                values[np.minimum(first[:, k], values.size - 1)].astype(np.int32)
+                if n else none)
         grades = _levels(tr, "grade").sum(axis=1)
         for i, g in enumerate(plan.grades):
             cols[f"{tname}_grade_{g}"] = grades[:, i] / n if n else none
