@@ -143,8 +143,17 @@ class LocalExecutor:
         pool = self._started()
 
         def finished(futures: list[Future]) -> list[tuple[Future, Any]]:
+            from concurrent.futures.process import BrokenProcessPool
+
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
-            return [(f, f.result()) for f in done]
+            try:
+                return [(f, f.result()) for f in done]
+            except BrokenProcessPool:
+                raise RunConfigError(
+                    "a worker process stopped while it ran (killed, out of memory, or it"
+                    " could not start: a script that runs a sweep needs it under `if"
+                    " __name__ == \"__main__\":`, as worker processes import the script)"
+                    ) from None
 
         # workers start at the first submissions, with SIGINT blocked: they inherit it
         yield from _bounded(tasks, self.workers * IN_FLIGHT_PER_WORKER,

@@ -9,8 +9,32 @@ difference a 95 % interval, paired over the seeds the runs share (common random
 numbers) or Welch's for independent seeds.
 """
 
-from socialcredit.report._data import RunData, check_comparable, read_run
-from socialcredit.report._html import vega_bundle, write_comparison, write_report
+from __future__ import annotations
 
-__all__ = ["RunData", "check_comparable", "read_run", "vega_bundle", "write_comparison",
-           "write_report"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# each name is imported when first used: a page that needs only the Vega bundle does
+# not load Altair
+_WHERE = {"RunData": "_data", "check_comparable": "_data", "read_run": "_data",
+          "vega_bundle": "_bundle", "write_comparison": "_html", "write_report": "_html"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"socialcredit.report.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'socialcredit.report' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and editors
+    from socialcredit.report._bundle import vega_bundle  # noqa: F401
+    from socialcredit.report._data import RunData, check_comparable, read_run  # noqa: F401
+    from socialcredit.report._html import write_comparison, write_report  # noqa: F401

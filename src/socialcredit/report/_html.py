@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import vl_convert
 
 from socialcredit import __version__
 from socialcredit.errors import PolicyError, RunOutputError
 from socialcredit.policy import policy_from_dict
 from socialcredit.policy._explain import explain
+from socialcredit.report._bundle import vega_bundle
 from socialcredit.report._charts import build_charts
 from socialcredit.report._data import RunData, check_comparable, read_run
 from socialcredit.stats import difference
@@ -28,13 +27,6 @@ _env = jinja2.Environment(
     autoescape=jinja2.select_autoescape(["html", "j2"]),
     undefined=jinja2.StrictUndefined,
 )
-
-
-@lru_cache(maxsize=1)
-def vega_bundle() -> str:
-    """Vega, Vega-Lite and Vega-Embed as one script, for a page that opens offline."""
-    # a closing script tag inside the bundle would end the inline script early
-    return vl_convert.javascript_bundle().replace("</script", "<\\/script")
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
