@@ -11,9 +11,11 @@ For runs of `--persons` x `--days` of `reference`, measures, each `--repeat` tim
   executor with 1 worker and with all cores as workers, from the command's start to its
   end: the pool's start, every run, the tables and the report;
 - with `--ray`, the same sweep on a local Ray instance (its start included).
-Prints person-days per second for each, the sweep's ratio to (single-run 1-thread
-throughput x workers), and the sweep's peak resident memory (the parent process) for
-`--runs` and 4 x `--runs` runs, to show it does not grow with the number of runs.
+Prints person-days per second for each (a sweep's whole command, and between its first
+and last result: the workers' steady rate), the sweep's ratio to (single-run 1-thread
+throughput x workers), its fixed costs (start-up to the first result; tables and report
+after the last), and its peak resident memory (the parent process) for `--runs` and
+4 x `--runs` runs, to show it does not grow with the number of runs.
 
 The issue's target: a sweep approaches single-run throughput x workers; no process start
 per run.
@@ -45,12 +47,17 @@ SWEEP = """
 import json, resource, sys, time
 t = time.perf_counter()
 from socialcredit.experiments import sweep
-exp = json.loads(sys.argv[1])
-df = sweep(exp, sys.argv[2], executor=sys.argv[3], workers=int(sys.argv[4]))
-wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"wall": wall, "runs": df.height, "peak": peak,
-                  "engine": float(df["seconds"].sum())}))
+if __name__ == "__main__":
+    exp = json.loads(sys.argv[1])
+    marks = []
+    df = sweep(exp, sys.argv[2], executor=sys.argv[3], workers=int(sys.argv[4]),
+               progress=lambda done, total: marks.append((done, time.perf_counter() - t)))
+    wall = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    first = next(m for m in marks if m[0] >= 1)
+    print(json.dumps({"wall": wall, "runs": df.height, "peak": peak,
+                      "first": first[1], "last": marks[-1][1],
+                      "engine": float(df["seconds"].sum())}))
 """
 
 
@@ -61,7 +68,7 @@ def _run(code: str, *args: str) -> dict:
 
 
 def experiment(runs: int, persons: int, days: int) -> dict:
-    values = [round(0.01 * k, 4) for k in range(runs)]
+    values = [round(0.5 * k / runs, 6) for k in range(runs)]  # distinct, all valid
     return {"experiment": {"name": "bench", "policy": "reference", "population": persons,
                            "days": days, "seeds": 1},
             "parameters": {"channels.camera.misattribution": values}}
@@ -86,6 +93,7 @@ def main() -> None:
     pd_run = n * d
     rates: dict[str, list[float]] = {}
     peaks: dict[str, list[int]] = {}
+    costs: dict[str, list[tuple[float, float]]] = {}
 
     def add(name: str, value: float) -> None:
         rates.setdefault(name, []).append(value)
@@ -96,13 +104,18 @@ def main() -> None:
                 pd_run / _run(SINGLE, str(n), str(d), str(threads))["wall"])
         for workers in sorted({1, cores}):
             r = sweep_once(runs, n, d, "local", workers)
-            add(f"sweep of {runs}, local, {workers} worker(s)", runs * pd_run / r["wall"])
+            name = f"sweep of {runs}, local, {workers} worker(s)"
+            add(name, runs * pd_run / r["wall"])
+            add(f"{name}, between its first and last result",
+                (runs - 1) * pd_run / (r["last"] - r["first"]))
+            costs.setdefault(name, []).append((r["first"], r["wall"] - r["last"]))
             if workers == cores:
                 peaks.setdefault(f"{runs} runs", []).append(r["peak"])
         if args.ray:
             r = sweep_once(runs, n, d, "ray", cores)
-            add(f"sweep of {runs}, ray (local instance), {cores} worker(s)",
-                runs * pd_run / r["wall"])
+            name = f"sweep of {runs}, ray (local instance), {cores} worker(s)"
+            add(name, runs * pd_run / r["wall"])
+            costs.setdefault(name, []).append((r["first"], r["wall"] - r["last"]))
     big = sweep_once(4 * runs, n // 4, d, "local", cores)
     peaks.setdefault(f"{4 * runs} runs (a quarter of the persons)", []).append(big["peak"])
     single1 = statistics.median(rates["single run, 1 thread(s)"])
@@ -113,8 +126,13 @@ def main() -> None:
         workers = cores if f"{cores} worker" in name else 1
         ratio = (f"  {med / (single1 * workers):.2f} of single-run (1 thread) x {workers}"
                  if name.startswith("sweep") else "")
-        print(f"  {name:<50} {med / 1e6:8.1f} M person-days/s"
+        print(f"  {name:<68} {med / 1e6:6.1f} M person-days/s"
               f" (min {min(values) / 1e6:.1f}, max {max(values) / 1e6:.1f}){ratio}")
+    for name, pairs in costs.items():
+        start = statistics.median(p[0] for p in pairs)
+        end = statistics.median(p[1] for p in pairs)
+        print(f"  {name}: {start:.1f} s to the first result (start-up), {end:.1f} s after"
+              " the last (tables, report)")
     for name, values in peaks.items():
         print(f"  parent peak RSS, {name:<36} {statistics.median(values) / 2**20:8.0f} MiB")
 
