@@ -361,3 +361,17 @@ def test_ctrl_c_keeps_finished_runs_says_so_and_resume_goes_on(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"({kept} already done)" in res.output
     assert pl.read_parquet(out / "runs.parquet").height == 12
+
+
+def test_what_the_readme_says_of_points_holds():
+    assert len(Range(low=0.0, high=1.0).grid()) == 5  # a grid range without steps
+    exp = load_experiment({"experiment": SMALL["experiment"]})  # no parameters
+    assert exp.points() == [{}]
+
+
+def test_a_shares_interval_is_cut_at_0_and_1_in_reports():
+    from socialcredit.report._html import format_interval
+
+    assert format_interval("blacklisted", -0.0035, 0.0093) == "(0.00–0.93%)"
+    assert format_interval("blacklisted", 0.98, 1.02) == "(98.00–100.00%)"
+    assert format_interval("mean_score", -3.0, 5.0).startswith("(-3")  # not a share
