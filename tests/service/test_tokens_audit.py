@@ -347,6 +347,25 @@ def _verify(svc: Service) -> dict:
     return r.json()
 
 
+def test_audit_rows_are_sealed_without_anyone_reading_the_log(svc):
+    """Single checks alone (on SQLite they commit on the event loop, not through the
+    writer thread) are sealed into the chain within a few seal periods: rows are not left
+    open to silent change until an auditor happens to read."""
+    svc.app.state.audit_writer.SEAL_SECONDS = 0.2
+    svc.record("c1", "alice", "court_judgment_default", on="2026-03-01")
+    for _ in range(3):
+        assert svc.client.post("/v1/checks", headers=svc.h("flight"), json={
+            "subject": "alice", "service": "flight"}).status_code == 200
+    deadline = time.monotonic() + 10
+    while True:
+        unsealed = _audit_rows(svc.url, audit.c.seal.is_(None))
+        if not unsealed or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert unsealed == []
+    assert len(_audit_rows(svc.url, audit.c.action == "check")) == 3
+
+
 def test_the_hash_chain_shows_changed_and_removed_rows(svc):
     svc.record("c1", "alice", "court_judgment_default", on="2026-03-01")
     svc.record("v1", "bob", "volunteering")

@@ -64,7 +64,6 @@ class AuditWriter:
         self._lock = threading.Lock()
         self._pending: list[tuple] = []  # (entry, loop, future) for the next inline commit
         self._inline: Any = None  # SQLite connection that never waits for the write lock
-        self._sealed_at = time.monotonic()
 
     def stamp(self, at: datetime) -> Any:
         """`at` as the column takes it."""
@@ -80,6 +79,7 @@ class AuditWriter:
         that runs without the GIL), so the caller can build the answer meanwhile."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
+        self._start(self._sealer, "audit-sealer")
         if self.pg or entry.subjects is not None:
             self._to_thread([(entry, loop, done)])
         else:
@@ -193,20 +193,24 @@ class AuditWriter:
                     conn = None
             for _, loop, done in batch:
                 loop.call_soon_threadsafe(_settle, done, error)
-            if error is None and self._queue.empty() \
-                    and time.monotonic() - self._sealed_at > self.SEAL_SECONDS:
-                self._seal()
 
-    def _seal(self) -> None:
-        """Seal what has been written since the last seal into the hash chain, when the
-        writer has nothing waiting, at most every SEAL_SECONDS (an auditor's read and
-        `db verify-audit` seal first too; a failure is left to the next seal)."""
-        self._sealed_at = time.monotonic()
-        try:
-            with self.engine.begin() as conn:
-                seal(conn)
-        except Exception:  # noqa: BLE001 - the next seal (or an auditor's read) retries
-            pass
+    def _sealer(self) -> None:
+        """Seal what has been written into the hash chain every SEAL_SECONDS, whatever
+        writes it (single checks on SQLite commit on the event loop, everything else
+        through the writer thread): rows are never left unsealed until someone reads the
+        log. An auditor's read and `db verify-audit` seal first too; a failure is left
+        to the next round."""
+        sealed_commits = -1
+        while True:
+            time.sleep(self.SEAL_SECONDS)
+            if self.commits == sealed_commits:
+                continue  # nothing written since the last seal
+            sealed_commits = self.commits
+            try:
+                with self.engine.begin() as conn:
+                    seal(conn)
+            except Exception:  # noqa: BLE001 - the next round (or a read) retries
+                sealed_commits = -1
 
 
 def _settle(done: asyncio.Future, error: BaseException | None) -> None:
