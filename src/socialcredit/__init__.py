@@ -10,8 +10,9 @@ does not wait for Numba).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from socialcredit._lazy import lazy
 
 __version__ = "0.1.0"
 
@@ -33,16 +34,7 @@ _WHERE = {
 __all__ = sorted([*_WHERE, "__version__"])
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'socialcredit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy(__name__, _WHERE, globals())
 
 
 if TYPE_CHECKING:  # for type checkers and editors

@@ -10,35 +10,26 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from socialcredit._lazy import lazy
 
 # each name is imported when first used: the command line registers these commands
 # without loading pydantic, NumPy or Optuna (`socialcredit --help` stays instant)
 _WHERE = {
-    "CalibrationError": "_calibrate", "CalibrationResult": "_calibrate",
-    "calibrate": "_calibrate", "load_calibration": "_calibrate",
-    "InlineExecutor": "_executor", "LocalExecutor": "_executor", "RayExecutor": "_executor",
-    "get_executor": "_executor",
-    "load_sensitivity": "_sensitivity", "sensitivity": "_sensitivity",
-    "Experiment": "_spec", "ExperimentError": "_spec", "load_experiment": "_spec",
-    "run_points": "_sweep", "sweep": "_sweep",
+    "CalibrationError": "._calibrate", "CalibrationResult": "._calibrate",
+    "calibrate": "._calibrate", "load_calibration": "._calibrate",
+    "InlineExecutor": "._executor", "LocalExecutor": "._executor", "RayExecutor": "._executor",
+    "get_executor": "._executor",
+    "load_sensitivity": "._sensitivity", "sensitivity": "._sensitivity",
+    "Experiment": "._spec", "ExperimentError": "._spec", "load_experiment": "._spec",
+    "run_points": "._sweep", "sweep": "._sweep",
 }
 
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"socialcredit.experiments.{_WHERE[name]}"),
-                        name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'socialcredit.experiments' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy(__name__, _WHERE, globals())
 
 
 if TYPE_CHECKING:  # for type checkers and editors

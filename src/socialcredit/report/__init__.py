@@ -11,27 +11,19 @@ numbers) or Welch's for independent seeds.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from socialcredit._lazy import lazy
 
 # each name is imported when first used: a page that needs only the Vega bundle does
 # not load Altair
-_WHERE = {"RunData": "_data", "check_comparable": "_data", "read_run": "_data",
-          "vega_bundle": "_bundle", "write_comparison": "_html", "write_report": "_html"}
+_WHERE = {"RunData": "._data", "check_comparable": "._data", "read_run": "._data",
+          "vega_bundle": "._bundle", "write_comparison": "._html", "write_report": "._html"}
 
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"socialcredit.report.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'socialcredit.report' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy(__name__, _WHERE, globals())
 
 
 if TYPE_CHECKING:  # for type checkers and editors
