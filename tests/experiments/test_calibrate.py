@@ -16,6 +16,7 @@ from socialcredit.cli import app
 from socialcredit.experiments import (
     CalibrationError,
     CalibrationResult,
+    InlineExecutor,
     calibrate,
     load_calibration,
 )
@@ -35,19 +36,6 @@ RATE = "behaviours.smoking_in_nonsmoking_area.rate"
 THRESHOLD = "lists.blacklist.score_below"
 SMOKING = "records_per_adult.smoking_in_nonsmoking_area"
 PER = 1_400_000_000
-
-
-class _Here:
-    """Every task in this process (no worker start-up: keeps the tests quick)."""
-
-    name, workers = "here", 1
-
-    def map_unordered(self, fn, tasks):
-        for task in tasks:
-            yield task, fn(task)
-
-    def close(self):
-        pass
 
 
 def _targets(**calibration):
@@ -72,7 +60,7 @@ def _targets(**calibration):
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     out = tmp_path_factory.mktemp("cal") / "out"
-    res = calibrate("reference", _targets(), out, executor=_Here())
+    res = calibrate("reference", _targets(), out, executor=InlineExecutor())
     return out, res
 
 
@@ -198,7 +186,7 @@ def test_the_search_cannot_read_held_out_rows(tmp_path, monkeypatch):
         return []
 
     monkeypatch.setattr(cal_module, "evaluate_holdout", after_the_search)
-    res = calibrate(None, poisoned, tmp_path / "out", executor=_Here(),
+    res = calibrate(None, poisoned, tmp_path / "out", executor=InlineExecutor(),
                     on_trial=lambda n, v, best: trials_seen.append(n))
     assert calls == [6]  # once, after all 6 trials
     assert res.trials.height == 6
@@ -213,7 +201,7 @@ def test_held_out_values_change_nothing_in_the_search(small, tmp_path):
     for t in data["targets"]:
         if t.get("holdout"):
             t["value"] *= 7
-    other = calibrate("reference", data, tmp_path / "other", executor=_Here())
+    other = calibrate("reference", data, tmp_path / "other", executor=InlineExecutor())
     timing = ["engine_seconds", "batch_seconds"]
     assert other.trials.drop(timing).equals(res.trials.drop(timing))
     assert other.best == res.best
@@ -233,7 +221,7 @@ def test_trials_asked_in_batches_all_run_and_the_search_repeats(tmp_path):
     # together; the same file gives the same trials again
     frames = []
     for name in ("a", "b"):
-        res = calibrate("reference", _targets(batch=3), tmp_path / name, executor=_Here(),
+        res = calibrate("reference", _targets(batch=3), tmp_path / name, executor=InlineExecutor(),
                         report=False)
         frames.append(res.trials.drop(["engine_seconds", "batch_seconds"]))
     assert frames[0]["trial"].to_list() == list(range(6))
@@ -309,7 +297,7 @@ def test_the_report_charts_are_valid_vega_lite(small):
 def test_a_calibration_refuses_a_directory_in_use(small):
     out, _ = small
     with pytest.raises(cal_module.RunOutputError, match="not empty"):
-        calibrate("reference", _targets(), out, executor=_Here())
+        calibrate("reference", _targets(), out, executor=InlineExecutor())
 
 
 # --- the command -----------------------------------------------------------------------
@@ -412,7 +400,7 @@ def test_calibration_recovers_known_parameters_from_a_distant_start(tmp_path):
             {"statistic": "grades.B", "value": grade_b, "tolerance": 0.02, "holdout": True},
         ],
     }
-    res = calibrate("reference", targets, tmp_path / "fit", executor=_Here())
+    res = calibrate("reference", targets, tmp_path / "fit", executor=InlineExecutor())
     assert res.trials["trial"][0] == 0
     assert res.trials[RATE][0] == 0.4
     assert res.best[RATE] == pytest.approx(TRUE[RATE], rel=0.12)

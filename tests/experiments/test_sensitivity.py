@@ -14,7 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from socialcredit.cli import app
-from socialcredit.experiments import ExperimentError, load_sensitivity, sensitivity
+from socialcredit.experiments import (
+    ExperimentError,
+    InlineExecutor,
+    load_sensitivity,
+    sensitivity,
+)
 from socialcredit.experiments._sensitivity import (
     SensitivityOptions,
     SensitivityPlan,
@@ -33,21 +38,16 @@ THRESHOLD = "lists.blacklist.score_below"          # lists: never a record
 OUTPUT = "records_per_adult.smoking_in_nonsmoking_area"
 
 
-class _Here:
-    """Every task in this process (no worker start-up: keeps the tests quick)."""
-
-    name, workers = "here", 1
+class _Here(InlineExecutor):
+    """Every task in this process, counted (no worker start-up: keeps the tests quick)."""
 
     def __init__(self):
         self.ran = 0
 
     def map_unordered(self, fn, tasks):
-        for task in tasks:
+        for task, result in super().map_unordered(fn, tasks):
             self.ran += 1
-            yield task, fn(task)
-
-    def close(self):
-        pass
+            yield task, result
 
 
 def _experiment(method="sobol", samples=16, **changes):

@@ -197,8 +197,8 @@ def write_fit_report(out: Path, result: CalibrationResult, runs: list[dict[str, 
         fitted=[r for r in rows if not r["holdout"]],
         charts=charts, fmt=_fmt, bundle=vega_bundle(),
         specs=json.dumps(specs, default=str).replace("</", "<\\/"))
+    from socialcredit.experiments._sweep import _write_text
+
     path = out / "report.html"
-    tmp = out / ".report.html.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    _write_text(path, html)
     return path

@@ -81,10 +81,10 @@ def write_sweep_report(out: Path, exp: Any, resolved: dict[str, Any],
         specs=json.dumps({c["key"]: c["spec"] for c in charts}).replace("</", "<\\/"),
         bundle=vega_bundle(), n_runs=runs.num_rows,
         seconds=sum(data["seconds"]) if runs.num_rows else 0.0)
+    from socialcredit.experiments._sweep import _write_text
+
     path = out / "report.html"
-    tmp = out / ".report.html.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    _write_text(path, html)
     return path
 
 

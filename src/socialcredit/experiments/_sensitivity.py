@@ -492,8 +492,8 @@ def write_sensitivity_report(out: Path, plan: SensitivityPlan, indices: Any) -> 
         reading=_READING[plan.method], params=params, any_log=any(p["log"] for p in params),
         charts=charts, columns=columns, rows=rows, bundle=vega_bundle(),
         specs=json.dumps({c["key"]: c["spec"] for c in charts}).replace("</", "<\\/"))
+    from socialcredit.experiments._sweep import _write_text
+
     path = out / "sensitivity.html"
-    tmp = out / ".sensitivity.html.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    _write_text(path, html)
     return path
