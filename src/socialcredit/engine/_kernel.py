@@ -112,8 +112,10 @@ def _set_rate(b, t, i, joined, r, mode_a, days, beh, ch, cov, traits, d, acts, r
 
 
 @nb.njit(cache=True, _nrt=False)
-def _start_subject(i, sg, r, mode_a, seed64, days, plan, traits, d, tm, st, acts, reg_acts):
-    """Draw keys, set rates and schedule the first recorded acts and false positives."""
+def _start_subject(i, gid, sg, r, mode_a, seed64, days, plan, traits, d, tm, st, acts,
+                   reg_acts):
+    """Draw keys (by the subject's global id `gid`), set rates and schedule the first
+    recorded acts and false positives."""
     beh, ch = plan.behaviours, plan.channels
     st[:] = 0
     st[_TIMER_MAX] = -1
@@ -126,7 +128,7 @@ def _start_subject(i, sg, r, mode_a, seed64, days, plan, traits, d, tm, st, acts
     d.detections[:] = 0.0
     for b in range(beh.rate.shape[0]):
         d.counter[b] = 0
-        d.keys[b] = stream_key(seed64, plan.subject_type, i, beh.stream[b])
+        d.keys[b] = stream_key(seed64, plan.subject_type, gid, beh.stream[b])
         active = (beh.segmask[b] >> sg) & 1
         if mode_a and ch.mis[beh.chan[b]] <= 0.0:
             active = 0
@@ -143,7 +145,7 @@ def _start_subject(i, sg, r, mode_a, seed64, days, plan, traits, d, tm, st, acts
         d.fp_counter[c] = 0
         d.next_fp[c] = NEVER
         if not mode_a and ch.fp_kind[c] >= 0 and ch.fp_rate[c] > 0.0:
-            d.fp_keys[c] = stream_key(seed64, plan.subject_type, i, ch.fp_stream[c])
+            d.fp_keys[c] = stream_key(seed64, plan.subject_type, gid, ch.fp_stream[c])
             d.next_fp[c] = _schedule(d.fp_keys[c], d.fp_counter, d.fp_current, c,
                                      ch.fp_rate[c], _log_q(ch.fp_rate[c]), max(jd, 0), days)
     tm.trig_a[:] = -1
@@ -229,7 +231,8 @@ def _sensing(t, i, r, n_due, mode_a, days, beh, out, ch, cov, soc, d, st, acts, 
 @nb.njit(inline="always", cache=True, _nrt=False)
 def _push(t, kind, flags, doer, i, src, key, replay, repair_key, kinds, st, tm, fifo, rec,
           false, led, rout) -> int:
-    """Append one record against subject i (request) and apply its trigger (resolve).
+    """Append one record against subject i (its global id) (request) and apply its
+    trigger (resolve).
     Returns 1 if the subject's fifo is full."""
     cap_mask = fifo.day.shape[0] - 1
     if st[_COUNT] > cap_mask:
@@ -282,25 +285,25 @@ def _push(t, kind, flags, doer, i, src, key, replay, repair_key, kinds, st, tm, 
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _records(t, i, n_due, days, replay, repair_key, in_ptr, kinds, ch, d, st, tm, inc, fifo,
-             rec, false, led, rout) -> tuple[int, int]:
+def _records(t, i, gid, n_due, days, replay, repair_key, in_ptr, kinds, ch, d, st, tm, inc,
+             fifo, rec, false, led, rout) -> tuple[int, int]:
     """Phase 3: records are requested against their subject: its own recorded acts (not
     misattributed), false positives, then records delivered from elsewhere. Returns the
     fifo overflow flag and the next incoming record."""
     over = 0
     for j in range(n_due):
         if d.due_target[j] < 0:
-            over |= _push(t, d.due_kind[j], 0, i, i, -1, np.uint64(0), replay, repair_key,
+            over |= _push(t, d.due_kind[j], 0, gid, gid, -1, np.uint64(0), replay, repair_key,
                           kinds, st, tm, fifo, rec, false, led, rout)
     for c in range(ch.det.shape[0]):
         if d.next_fp[c] == t:
-            over |= _push(t, ch.fp_kind[c], FALSE | FALSE_POSITIVE, -1, i, -1, np.uint64(0),
+            over |= _push(t, ch.fp_kind[c], FALSE | FALSE_POSITIVE, -1, gid, -1, np.uint64(0),
                           replay, repair_key, kinds, st, tm, fifo, rec, false, led, rout)
             d.next_fp[c] = _schedule(d.fp_keys[c], d.fp_counter, d.fp_current, c,
                                      ch.fp_rate[c], _log_q(ch.fp_rate[c]), t + 1, days)
     n_in = inc.target.shape[0]
     while in_ptr < n_in and inc.target[in_ptr] == i and inc.day[in_ptr] == t:
-        over |= _push(t, inc.kind[in_ptr], inc.flags[in_ptr], inc.src[in_ptr], i, in_ptr,
+        over |= _push(t, inc.kind[in_ptr], inc.flags[in_ptr], inc.src[in_ptr], gid, in_ptr,
                       inc.key[in_ptr], replay, repair_key, kinds, st, tm, fifo, rec, false,
                       led, rout)
         in_ptr += 1
@@ -308,7 +311,7 @@ def _records(t, i, n_due, days, replay, repair_key, in_ptr, kinds, ch, d, st, tm
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _outbox(t, i, n_due, d, box) -> None:
+def _outbox(t, gid, n_due, d, box) -> None:
     """Pass A's records phase: misattributed records go to the outbox of their target."""
     for j in range(n_due):
         if d.due_target[j] >= 0:
@@ -317,7 +320,7 @@ def _outbox(t, i, n_due, d, box) -> None:
                 box.target[m] = d.due_target[j]
                 box.day[m] = t
                 box.kind[m] = d.due_kind[j]
-                box.src[m] = i
+                box.src[m] = gid
             box.n[0] = m + 1
 
 
@@ -608,8 +611,9 @@ def run_chunk(mode_a, replay, seed, start, end, days, plan, cons, soc, inc, acc,
             continue
         r = soc.region[i]
         jd = plan.regions.join_day[r]
-        _start_subject(i, sg, r, mode_a, seed64, days, plan, soc.traits, d, tm, st, acc.acts,
-                       acc.reg_acts)
+        gid = soc.base + i  # the global id: random streams, record identities, ledger
+        _start_subject(i, gid, sg, r, mode_a, seed64, days, plan, soc.traits, d, tm, st,
+                       acc.acts, acc.reg_acts)
         while in_ptr < inc.target.shape[0] and inc.target[in_ptr] < i:
             in_ptr += 1
         kids = soc.n_children[i]
@@ -623,11 +627,11 @@ def run_chunk(mode_a, replay, seed, start, end, days, plan, cons, soc, inc, acc,
                 _sensing(t, i, r, n_due, mode_a, days, beh, plan.outcomes, ch, cov, soc, d,
                          st, acc.acts, acc.reg_acts)
             if mode_a:
-                _outbox(t, i, n_due, d, box)
+                _outbox(t, gid, n_due, d, box)
             else:
-                over, in_ptr = _records(t, i, n_due, days, replay, repair_key, in_ptr, kinds,
-                                        ch, d, st, tm, inc, fifo, acc.rec, acc.false, led,
-                                        rout)
+                over, in_ptr = _records(t, i, gid, n_due, days, replay, repair_key, in_ptr,
+                                        kinds, ch, d, st, tm, inc, fifo, acc.rec, acc.false,
+                                        led, rout)
                 overflow |= over
                 _expiry(t, score.window, kinds.points, st, fifo, rout)
                 s = _scores(st, False, score, kinds.points, fifo)

@@ -126,6 +126,8 @@ class Society(NamedTuple):
     n_children: np.ndarray      # int32[n]
     pool: np.ndarray            # int64: simulated subjects ordered by region
     pool_off: np.ndarray        # int64[r + 1]: each region's slice of `pool`
+    base: int = 0               # global id of subject 0 here (a block of a larger society):
+    #                             random streams, record identities and the ledger use it
 
 
 class Incoming(NamedTuple):

@@ -108,7 +108,8 @@ class _Chunk:
         self.start, self.end = start, end
         self.acc, self.final, self.rout = acc, final, records
         seg = self.soc.seg[start:end]
-        self.ids = np.arange(start, end)[seg >= 0]          # simulated subjects (global index)
+        self.ids = np.arange(start, end)[seg >= 0]          # simulated subjects (index here)
+        self.gids = self.ids + self.soc.base                # ... their global ids
         self.seg = seg[seg >= 0].astype(np.int64)
         self.region = self.soc.region[self.ids].astype(np.int64)
         self.kids = self.soc.n_children[self.ids].astype(np.int64)
@@ -153,7 +154,7 @@ class _Chunk:
         nb_, nc = beh.rate.shape[0], ch.det.shape[0]
         self.join = a.regions.join_day[self.region]
         self.joined = self.join <= 0
-        self.keys = np.stack([_stream_key(self.job.seed, a.subject_type, self.ids, s)
+        self.keys = np.stack([_stream_key(self.job.seed, a.subject_type, self.gids, s)
                               for s in beh.stream]) if nb_ else np.zeros((0, n), np.uint64)
         self.counter = np.zeros((nb_, n), np.int64)
         self.current = np.zeros((nb_, n), np.int64)
@@ -176,7 +177,7 @@ class _Chunk:
         if not self.mode_a:
             for c in range(nc):
                 if ch.fp_kind[c] >= 0 and ch.fp_rate[c] > 0.0:
-                    self.fp_keys[c] = _stream_key(self.job.seed, a.subject_type, self.ids,
+                    self.fp_keys[c] = _stream_key(self.job.seed, a.subject_type, self.gids,
                                                   ch.fp_stream[c])
                     self.schedule_fp(c, np.arange(n), np.maximum(self.join, 0))
         nl = a.lists.below.shape[0]
@@ -325,14 +326,14 @@ class _Chunk:
         """Pass A: misattributed records, addressed to their targets."""
         for b, who, kind, target in acted:
             for j in np.flatnonzero(target >= 0):
-                self.sent.append((int(self.ids[who[j]]), t, b, int(target[j]), int(kind[j])))
+                self.sent.append((int(self.gids[who[j]]), t, b, int(target[j]), int(kind[j])))
 
     def records(self, t: int, acted: list) -> None:
         """Phase 3: own recorded acts (not misattributed), false positives, then
         incoming records, in this order for each subject."""
         for _, who, kind, target in acted:
             own = target < 0
-            self.push(t, who[own], kind[own], 0, self.ids[who[own]], -1)
+            self.push(t, who[own], kind[own], 0, self.gids[who[own]], -1)
         ch = self.a.channels
         for c in range(ch.det.shape[0]):
             who = np.flatnonzero(self.next_fp[c] == t)
@@ -388,7 +389,7 @@ class _Chunk:
             until = t + kk.tdays[kind] - 1
             if kk.rprob[kind] > 0.0:
                 if not self.job.replay:
-                    i = int(self.ids[row])
+                    i = int(self.gids[row])
                     name = self.plan.kinds[kind].name
                     dup = self.dup[(i, t, kind)]
                     self.dup[(i, t, kind)] = dup + 1
@@ -574,7 +575,7 @@ class _Chunk:
         row = np.asarray(self.r_row, np.int64)
         order = np.lexsort((np.arange(row.shape[0]), row))
         return {"day": np.asarray(self.r_day, np.int32)[order],
-                "subject": self.ids[row[order]].astype(np.int64),
+                "subject": self.gids[row[order]].astype(np.int64),
                 "kind": np.asarray(self.r_kind, np.int16)[order],
                 "flags": np.asarray(self.r_flags, np.int8)[order],
                 "doer": np.asarray(self.r_doer, np.int64)[order]}
