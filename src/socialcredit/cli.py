@@ -116,8 +116,8 @@ def simulate(
     out_name: Annotated[str, typer.Option("--out", "-o", help="Run directory to write.")] = (
         "runs/latest"),
     ledger: Annotated[bool, typer.Option(
-        "--ledger", help="Also write every record (ledger.parquet) and the society"
-                         " (subjects.parquet), for `ingest`.")] = False,
+        "--ledger", help="Also write every record (ledger/, a Parquet dataset of a part per"
+                         " block) and the society (subjects/), for `ingest`.")] = False,
     threads: Annotated[int | None, typer.Option(help="Worker threads (default: cores).")] = None,
     chunk_size: Annotated[int, typer.Option(help="Subjects per chunk.")] = 1 << 16,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -137,14 +137,29 @@ def simulate(
     ] = None,
     seed_list: Annotated[str | None, typer.Option(
         "--seed-list", help="Run these seeds (1,5,9), as --seeds does.")] = None,
+    executor: Annotated[str | None, typer.Option(
+        help="Run the society's blocks as shards on worker processes (local), a Ray"
+             " cluster (ray) or one after the other here (inline); default: here, over"
+             " threads. The results are the same, bit for bit.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes (local) or CPUs of a local Ray instance (default: cores).")
+    ] = None,
+    address: Annotated[str | None, typer.Option(
+        help="--executor ray: the cluster (HOST:PORT, ray://HOST:PORT or auto); default: a"
+             " local instance.")] = None,
+    shards: Annotated[int | None, typer.Option(
+        help="--executor: tasks to cut the blocks into (default: one per block).")] = None,
 ) -> None:
     """Run a policy on a synthetic society and write the run directory (replacing an
-    earlier run there, whole; a directory that is not a run directory is refused)."""
+    earlier run there, whole; a directory that is not a run directory is refused).
+
+    The society is cut into blocks of [population] block subjects (4,194,304 by
+    default), run one after the other: memory depends on the block, not the society."""
     from socialcredit.engine import compile_policy, get_backend
     from socialcredit.engine import simulate as run_sim
     from socialcredit.engine._output import RunDir, write_run
     from socialcredit.engine._run import check_memory, check_sizes, default_threads
-    from socialcredit.ledger import LedgerWriter, write_subjects
+    from socialcredit.ledger import LedgerWriter
 
     try:
         # every argument is checked before anything is computed or written
@@ -155,7 +170,15 @@ def simulate(
         get_backend(backend)
         run_dir = RunDir(out_name)
         out_dir = run_dir.out
-        check_memory(policy, n, d, default_threads(threads), chunk_size, ledger)
+        if executor is None:
+            for name, value in (("--workers", workers), ("--address", address),
+                                ("--shards", shards)):
+                if value is not None:
+                    raise RunConfigError(f"{name} is for a run on an executor (--executor)")
+            check_memory(policy, n, d, default_threads(threads), chunk_size, ledger, False)
+        elif seeds is not None or seed_list is not None:
+            raise RunConfigError("--executor runs one seed's shards: give it without --seeds"
+                                 " or --seed-list")
         for r in policy.regions:
             if r.joins_day >= d:
                 err.print(f"warning: region {r.name!r} joins on day {r.joins_day}, after the"
@@ -173,20 +196,26 @@ def simulate(
                                chunk_size, backend, quiet, report)
         _warm_up(quiet)
         with run_dir as staging:
-            writer = LedgerWriter(staging / "ledger.parquet", compile_policy(policy)) \
-                if ledger else None
+            writer = LedgerWriter(staging, compile_policy(policy), policy) \
+                if ledger and executor is None else None
             try:
                 with _progress(quiet, d) as on_progress:
-                    run = run_sim(policy, n, d, seed, threads=threads, chunk_size=chunk_size,
-                                  ledger=writer, progress=on_progress, backend=backend)
+                    if executor is None:
+                        run = run_sim(policy, n, d, seed, threads=threads,
+                                      chunk_size=chunk_size, ledger=writer,
+                                      society=writer.society if writer else None,
+                                      progress=on_progress, backend=backend, subjects=False)
+                    else:
+                        run = run_sim(policy, n, d, seed, chunk_size=chunk_size,
+                                      progress=on_progress, backend=backend,
+                                      executor=executor, workers=workers, address=address,
+                                      shards=shards, ledger_dir=staging if ledger else None)
             finally:
                 if writer is not None:
                     writer.close()
-            if writer is not None:
-                write_subjects(staging / "subjects.parquet", run.population,
-                               {k: t.plan for k, t in run.types.items()})
-            files = write_run(run, staging, path.read_text(encoding="utf-8"),
-                              writer.rows if writer else None, overrides=changes)
+            rows = writer.rows if writer else run.ledger_rows
+            files = write_run(run, staging, path.read_text(encoding="utf-8"), rows,
+                              overrides=changes)
             if report:
                 from socialcredit.report import write_report
 
@@ -502,13 +531,13 @@ def serve(
 @app.command()
 def ingest(
     ledger: Annotated[Path, typer.Argument(metavar="LEDGER",
-                                           help="ledger.parquet from simulate --ledger")],
+                                           help="RUN/ledger from simulate --ledger")],
     policy_name: Annotated[str, typer.Option("--policy", help="The run's policy.")] = "seed",
     db: DbOpt = "sqlite:///socialcredit.db",
     start: Annotated[str, typer.Option(help="The date of the run's day 0.")] = "2026-01-01",
 ) -> None:
     """Load a simulated run into the database (idempotent): its subjects (from
-    subjects.parquet beside the ledger, if there) and every record."""
+    subjects/ beside the ledger, if there) and every record."""
     from socialcredit.service import ingest_ledger, upgrade
     from socialcredit.service._ingest import run_seed
     from socialcredit.service._rules import Rules

@@ -308,20 +308,19 @@ def test_a_ledger_is_not_loaded_again_under_another_start(db_url, tmp_path):
     from socialcredit import simulate
     from socialcredit.engine import compile_policy
     from socialcredit.errors import RunOutputError
-    from socialcredit.ledger import LedgerWriter, write_subjects
+    from socialcredit.ledger import LedgerWriter
     from socialcredit.service import ingest_ledger
     from socialcredit.service._rules import Rules
 
     policy = load_scenario("reference")
     plans = compile_policy(policy)
-    writer = LedgerWriter(tmp_path / "ledger.parquet", plans)
-    run = simulate(policy, population=500, days=30, ledger=writer)
+    writer = LedgerWriter(tmp_path, plans, policy)
+    run = simulate(policy, population=500, days=30, ledger=writer, society=writer.society)
     writer.close()
-    write_subjects(tmp_path / "subjects.parquet", run.population, plans)
     rules = Rules(policy)
-    assert ingest_ledger(tmp_path / "ledger.parquet", db_url, rules, D0) == run.records
+    assert ingest_ledger(tmp_path / "ledger", db_url, rules, D0) == run.records
     with pytest.raises(RunOutputError, match=r"loaded before with day 0 on 2026-03-01"):
-        ingest_ledger(tmp_path / "ledger.parquet", db_url, rules, D0 + timedelta(days=1))
+        ingest_ledger(tmp_path / "ledger", db_url, rules, D0 + timedelta(days=1))
 
 
 def test_a_company_kind_the_policy_no_longer_has_is_treated_as_unknown(db_url):

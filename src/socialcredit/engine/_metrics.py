@@ -39,8 +39,7 @@ def summary(run: RunResult) -> dict[str, Any]:
     person = run.types.get("person")
     if person is not None:
         adults = int(person.segment_sizes[0])
-        adult = ~run.population.is_child
-        out["mean_score"] = float(person.final.score[adult].mean()) if adults else None
+        out["mean_score"] = person.score_sum / adults if adults else None
         grades = _levels(person, "grade")[-1, 0]
         out["grades"] = {g: _share(grades[i], adults) for i, g in enumerate(person.plan.grades)}
         listed = _levels(person, "list")[-1, 0]
@@ -52,7 +51,7 @@ def summary(run: RunResult) -> dict[str, Any]:
                 out[f"wrongfully_{rule.adjective}"] = _share(wrong[li], adults)
                 out[f"ever_{rule.adjective}"] = _share(person.acc.ever[0, li], adults)
         if person.plan.consequences.child_sanctions:
-            n_kids = int(run.population.is_child.sum())
+            n_kids = run.n_children
             kids = _levels(person, "child_restricted")[-1]
             out["children_restricted"] = _share(kids, n_kids)
         rec = person.acc.rec.sum(axis=0)
@@ -109,8 +108,7 @@ def details(run: RunResult) -> dict[str, Any]:
         d["expected_acts"] = dict(zip(plan.behaviours, expected_acts(tr).sum(axis=0).tolist(),
                                       strict=True))
         reg_acts = np.cumsum(tr.acc.reg_acts, axis=0).sum(axis=0) / ACT_SCALE
-        reg_n = np.bincount(tr.region[_simulated(run, tname)].astype(np.int64),
-                            minlength=len(policy.regions))
+        reg_n = tr.region_sizes
         d["regions"] = [
             {
                 "region": r.name,
@@ -156,12 +154,6 @@ def expected_acts(tr: TypeResult) -> np.ndarray:
     return np.cumsum(tr.acc.acts, axis=0) / ACT_SCALE
 
 
-def _simulated(run: RunResult, tname: str) -> np.ndarray:
-    if tname == "person":
-        return ~run.population.is_child
-    return np.ones(run.population.n_companies, dtype=bool)
-
-
 def measures_in_force(run: RunResult) -> dict[str, np.ndarray]:
     """Daily count of subjects each sanction or privilege applies to (for a measure that
     reaches children: the children it applies to), from the decision function."""
@@ -182,7 +174,7 @@ def denied(run: RunResult) -> dict[str, np.ndarray]:
         kids = _levels(tr, "child_denied")
         for k, service in enumerate(tr.plan.services):
             out[f"{_PLURAL[tname]}_{service}"] = levels[:, k]
-            if tname == "person" and run.population.is_child.any():
+            if tname == "person" and run.n_children:
                 out[f"children_{service}"] = kids[:, k]
     return out
 

@@ -177,7 +177,6 @@ def metrics_table(cols: dict[str, Any]) -> pa.Table:
 
 def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:
     """The exact policy, seed, version and sizes of a run (run.json)."""
-    pop = run.population
     return {
         "format_version": FORMAT_VERSION,
         "socialcredit_version": __version__,
@@ -185,13 +184,16 @@ def run_manifest(run: RunResult, ledger_rows: int | None) -> dict[str, Any]:
         "policy_version": run.policy.meta.version,
         "seed": run.seed,
         "days": run.days,
-        "persons": pop.n_persons,
-        "adults": pop.n_adults,
-        "children": int(pop.is_child.sum()),
-        "companies": pop.n_companies,
+        "persons": run.n_persons,
+        "adults": run.n_adults,
+        "children": run.n_children,
+        "companies": run.n_companies,
+        "blocks": run.blocks,
         "records": run.records,
         "ledger_rows": ledger_rows,
         "backend": run.backend,
+        "executor": run.executor,
+        "workers": run.workers,
         "threads": run.threads,
         "chunk_size": run.chunk_size,
         "seconds": round(run.seconds, 3),

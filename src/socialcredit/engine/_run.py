@@ -27,26 +27,50 @@ from socialcredit.engine._layout import (
 from socialcredit.engine._plan import TypePlan, compile_policy
 from socialcredit.errors import RunConfigError
 from socialcredit.policy import Policy
-from socialcredit.population import PERSON, Population, build_population
+from socialcredit.population import PERSON, Population, build_block, join_blocks, n_blocks
+from socialcredit.population._population import n_companies_for
 
 DEFAULT_CHUNK = 1 << 16
 
 #: progress(pass_name, subjects_done, subjects_total, records_made)
 Progress = Callable[[str, int, int, int], None]
 LedgerSink = Callable[[str, dict[str, np.ndarray]], None]
+#: society(block, its subjects)
+SocietySink = Callable[[int, Population], None]
+LABEL = {"person": "persons", "company": "companies"}
 
 
 @dataclass
 class TypeResult:
-    """What happened to one subject type: daily difference arrays and final states."""
+    """What happened to one subject type: daily difference arrays, counts, and (when the
+    run keeps its subjects) each subject's final state.
+
+    Everything but `final` is a sum over blocks, so a run cut into any number of shards
+    merges into exactly the same totals (`merge_types`)."""
 
     plan: TypePlan
     n_subjects: int
     segment_sizes: np.ndarray
     acc: Accumulators
-    final: Final
-    region: np.ndarray
+    region_sizes: np.ndarray    # int64[r]: simulated subjects per region
+    score_sum: int              # sum of the simulated subjects' final scores (exact)
+    final: Final | None = None  # per subject; None when the run keeps no subjects
     n_misattributed: int = 0
+
+
+def merge_types(a: TypeResult, b: TypeResult) -> TypeResult:
+    """The totals of two disjoint parts of a society (blocks, shards): integer sums,
+    exact whatever the order; per-subject states joined in the order given. Neither part
+    is changed (a part from Ray is read-only)."""
+    acc = Accumulators(*(x + y for x, y in zip(a.acc, b.acc, strict=True)))
+    final = None
+    if a.final is not None and b.final is not None:
+        final = Final(*(np.concatenate([x, y]) for x, y in zip(a.final, b.final, strict=True)))
+    return TypeResult(plan=a.plan, n_subjects=a.n_subjects + b.n_subjects,
+                      segment_sizes=a.segment_sizes + b.segment_sizes, acc=acc,
+                      region_sizes=a.region_sizes + b.region_sizes,
+                      score_sum=a.score_sum + b.score_sum, final=final,
+                      n_misattributed=a.n_misattributed + b.n_misattributed)
 
 
 @dataclass(repr=False)
@@ -59,13 +83,25 @@ class RunResult:
     seed: int
     n_persons: int
     days: int
-    population: Population
+    population: Population | None
+    """the society, subject by subject; None when the run keeps no subjects"""
     types: dict[str, TypeResult]
     threads: int
     chunk_size: int
     seconds: float
+    n_children: int
+    n_companies: int
     timings: dict[str, float] = field(default_factory=dict)
     backend: str = "cpu"
+    blocks: int = 1
+    executor: str = "threads"
+    workers: int = 1
+    ledger_rows: int | None = None
+    """records written to the ledger by the run's shards (an executor's run)"""
+
+    @property
+    def n_adults(self) -> int:
+        return self.n_persons - self.n_children
 
     @property
     def records(self) -> int:
@@ -77,7 +113,7 @@ class RunResult:
 
     def __repr__(self) -> str:
         return (f"<RunResult {self.policy.meta.name!r}: {self.n_persons:,} persons,"
-                f" {self.population.n_companies:,} companies, {self.days} days, seed"
+                f" {self.n_companies:,} companies, {self.days} days, seed"
                 f" {self.seed}, {self.records:,} records, {self.seconds:.2f} s>")
 
     def summary(self) -> dict:
@@ -116,19 +152,38 @@ def simulate(
     threads: int | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     ledger: LedgerSink | None = None,
+    society: SocietySink | None = None,
     progress: Progress | None = None,
     backend: str | Backend = "cpu",
     dates: bool = False,
+    subjects: bool = True,
+    executor: str | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    shards: int | None = None,
+    ledger_dir: str | os.PathLike | None = None,
 ) -> RunResult:
     """Run `policy` (a Policy, a built-in scenario's name or a policy file) on a
     synthetic society of `population` persons for `days` days (default: the policy's
     `[run]` sizes and seed).
 
-    The result depends only on (policy, population, days, seed): not on `threads` or
-    `chunk_size`, nor on the backend ('cpu', the default, or 'numpy', the slow reference).
+    The society is cut into blocks of `population.block` subjects (a society that size
+    or smaller is one block), run one after the other here, each over `threads`
+    threads. The result depends only on (policy, population, days, seed): not on
+    `threads`, `chunk_size`, the backend ('cpu', the default, or 'numpy', the slow
+    reference), nor on where the blocks run.
+
+    `executor` ('local', 'ray' or 'inline') runs the blocks instead as shards on worker
+    processes or a Ray cluster (`workers`, `address`; `shards`: how many tasks, default
+    one per block); such a run keeps no subjects, and writes its ledger, if asked, to
+    `ledger_dir` shard by shard.
+
     `ledger`, if given, receives every record, chunk by chunk in subject order, as
-    columns. `progress` is called as chunks finish. `dates`: also keep each subject's
-    final listing ends and next change (`TypeResult.final`), as the service explains them.
+    columns; `society(block, population)` receives each block's subjects. `progress` is
+    called as chunks finish. `dates`: also keep each subject's final listing ends and
+    next change (`TypeResult.final`), as the service explains them. `subjects=False`
+    keeps no per-subject arrays (`population`, `TypeResult.final`): memory then depends
+    on the block size, not on the society.
 
     >>> from socialcredit.scenarios import load_scenario
     >>> r = simulate(load_scenario("reference"), population=2000, days=30, seed=1)
@@ -143,24 +198,92 @@ def simulate(
     d = policy.run.days if days is None else days
     seed = policy.run.seed if seed is None else seed
     check_sizes(n, d, seed, threads, chunk_size)
+    if executor is not None:
+        from socialcredit.engine._shards import run_sharded
+
+        if ledger is not None or society is not None or dates:
+            raise RunConfigError("a run on an executor writes its ledger to ledger_dir; it"
+                                 " takes no ledger callback and keeps no dates")
+        return run_sharded(policy, n, d, seed, executor=executor, workers=workers,
+                           address=address, shards=shards, chunk_size=chunk_size,
+                           backend=backend if isinstance(backend, str) else backend.name,
+                           ledger_dir=ledger_dir, progress=progress)
+    if ledger_dir is not None:
+        raise RunConfigError("ledger_dir is for a run on an executor; here, pass a ledger"
+                             " callback (socialcredit.ledger.LedgerWriter)")
     threads = default_threads(threads)
-    check_memory(policy, n, d, threads, chunk_size, ledger is not None)
+    check_memory(policy, n, d, threads, chunk_size, ledger is not None, subjects)
     be = get_backend(backend) if isinstance(backend, str) else backend
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
-    pop = build_population(policy, n, seed)
-    timings["population"] = time.perf_counter() - t0
     plans = compile_policy(policy)
-    types: dict[str, TypeResult] = {}
+    blocks = n_blocks(policy, n)
+    totals: dict[str, TypeResult] = {}
+    kept: list[Population] = []
+    n_children = 0
+    counts = BlockProgress(progress)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for name, plan in plans.items():
-            t1 = time.perf_counter()
-            types[name] = _run_type(be, plan, pop, d, seed, pool, threads, chunk_size,
-                                    ledger, progress, dates)
-            timings[name] = time.perf_counter() - t1
-    return RunResult(policy=policy, seed=seed, n_persons=n, days=d, population=pop,
-                     types=types, threads=threads, chunk_size=chunk_size,
-                     seconds=time.perf_counter() - t0, timings=timings, backend=be.name)
+        for k in range(blocks):
+            pop, parts = run_block(be, plans, policy, n, d, seed, k, pool, threads, chunk_size,
+                                   ledger, counts, dates, subjects, timings)
+            if society is not None:
+                society(k, pop)
+            n_children += int(pop.is_child.sum())
+            if subjects:
+                kept.append(pop)
+            for name, part in parts.items():
+                totals[name] = merge_types(totals[name], part) if name in totals else part
+    return RunResult(policy=policy, seed=seed, n_persons=n, days=d,
+                     population=join_blocks(kept) if subjects else None, types=totals,
+                     threads=threads, chunk_size=chunk_size,
+                     seconds=time.perf_counter() - t0, n_children=n_children,
+                     n_companies=n_companies_for(policy, n), timings=timings,
+                     backend=be.name, blocks=blocks)
+
+
+class BlockProgress:
+    """A run's progress over blocks: each block's (done, made) counts, offset by the
+    blocks before it, as one bar per pass over the whole society."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.done: dict[str, int] = {}
+        self.made: dict[str, int] = {}
+
+    def block(self, label: str, total: int) -> Progress | None:
+        """The callback for one block's passes (`label` and its misattribution pass), out
+        of `total` subjects in all."""
+        if self.progress is None:
+            return None
+        done0, made0 = dict(self.done), dict(self.made)
+
+        def on(lbl: str, done: int, _block_total: int, made: int) -> None:
+            self.done[lbl] = done0.get(lbl, 0) + done
+            self.made[lbl] = made0.get(lbl, 0) + made
+            self.progress(lbl, self.done[lbl], total, self.made[lbl])  # type: ignore[misc]
+        return on
+
+
+def run_block(be: Backend, plans: dict[str, TypePlan], policy: Policy, n: int, days: int,
+              seed: int, k: int, pool: ThreadPoolExecutor, threads: int, chunk_size: int,
+              ledger: LedgerSink | None, counts: BlockProgress | None, dates: bool,
+              subjects: bool, timings: dict[str, float]
+              ) -> tuple[Population, dict[str, TypeResult]]:
+    """Draw block k of the society and run each subject type of it: (its subjects, the
+    totals of each type). `timings` is added to."""
+    t0 = time.perf_counter()
+    pop = build_block(policy, n, seed, k)
+    timings["population"] = timings.get("population", 0.0) + time.perf_counter() - t0
+    totals = {"person": n, "company": n_companies_for(policy, n)}
+    parts: dict[str, TypeResult] = {}
+    for name, plan in plans.items():
+        t1 = time.perf_counter()
+        label = LABEL[name]
+        on = counts.block(label, totals[name]) if counts is not None else None
+        parts[name] = _run_type(be, plan, pop, days, seed, pool, threads, chunk_size, ledger,
+                                on, dates, subjects)
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t1
+    return pop, parts
 
 
 def default_threads(threads: int | None) -> int:
@@ -169,33 +292,40 @@ def default_threads(threads: int | None) -> int:
 
 
 def estimate_memory(policy: Policy, population: int, days: int, threads: int,
-                    chunk_size: int = DEFAULT_CHUNK, ledger: bool = False) -> int:
-    """An upper estimate, in bytes, of the memory a run needs: the society, the final
-    states, the metrics' difference arrays (one set per thread), the misattributed
-    records in flight and the ledger's buffers."""
-    from socialcredit.population._population import n_companies_for
-
+                    chunk_size: int = DEFAULT_CHUNK, ledger: bool = False,
+                    subjects: bool = True, workers: int = 1) -> int:
+    """An upper estimate, in bytes, of the memory a run needs: the block being run (its
+    society, final states and misattributed records in flight) in each of `workers`
+    processes, the metrics' difference arrays (one set per thread, and the totals), the
+    ledger's buffers and, if the run keeps its subjects, the whole society."""
     companies = n_companies_for(policy, population)
+    block = policy.population.block
+    bp, bc = min(population, block), min(companies, block)
     # a thread takes a chunk: there are never more busy threads than chunks
-    threads = max(1, min(threads, -(-max(population, companies) // chunk_size)))
+    threads = max(1, min(threads, -(-max(bp, bc) // chunk_size)))
     person_traits = len(policy.population.person_traits)
     company_traits = len(policy.population.company_traits)
-    total = population * (1 + 1 + 4 + 4 + 4 * person_traits + 8 + 10)
-    total += companies * (1 + 1 + 4 * company_traits + 8 + 10)
+    per_person = 1 + 1 + 4 + 4 + 4 * person_traits + 8 + 10
+    per_company = 1 + 1 + 4 * company_traits + 8 + 10
+    live = bp * per_person + bc * per_company
     for type_name, plan in compile_policy(policy).items():
-        n = population if type_name == "person" else companies
+        n = bp if type_name == "person" else bc
         a = plan.arrays
         per_day = (len(plan.segments) * (len(plan.grades) + 2 * len(plan.lists))
                    + 2 * len(plan.kinds) + len(plan.behaviours) * (1 + plan.n_regions)
                    + len(plan.measures) + 2 + 2 * len(plan.services)) * 8 + 4 * plan.n_bins
-        total += threads * days * per_day
+        live += (threads + 2) * days * per_day
         recorded = float((a.behaviours.rate * a.channels.det[a.behaviours.chan]).sum()
                          + a.channels.fp_rate.sum())
         misattributed = float((a.behaviours.rate * a.channels.det[a.behaviours.chan]
                                * a.channels.mis[a.behaviours.chan]).sum())
-        total += int(misattributed * n * days * 2) * 48  # the outbox, sorted
+        live += int(misattributed * n * days * 2) * 48  # the outbox, sorted
         if ledger:
-            total += int(2 * recorded * days * min(n, chunk_size)) * 48 * 2 * threads
+            live += int(2 * recorded * days * min(n, chunk_size)) * 48 * 2 * threads
+    total = workers * live
+    if subjects:  # every block's subjects and final states, joined at the end (twice)
+        many = 2 if max(population, companies) > block else 1
+        total += many * (population * (per_person - 8) + companies * (per_company - 8))
     return int(total)
 
 
@@ -212,14 +342,18 @@ def available_memory() -> int | None:
 
 
 def check_memory(policy: Policy, population: int, days: int, threads: int,
-                 chunk_size: int = DEFAULT_CHUNK, ledger: bool = False) -> int:
+                 chunk_size: int = DEFAULT_CHUNK, ledger: bool = False,
+                 subjects: bool = True, workers: int = 1) -> int:
     """Refuse, with the figures, a run that cannot fit in the memory available."""
-    need = estimate_memory(policy, population, days, threads, chunk_size, ledger)
+    need = estimate_memory(policy, population, days, threads, chunk_size, ledger, subjects,
+                           workers)
     have = available_memory()
     if have is not None and need > 0.9 * have:
         raise RunConfigError(
             f"this run needs about {need / 2**30:,.1f} GiB of memory and"
-            f" {have / 2**30:,.1f} GiB are available: use fewer persons, days or threads")
+            f" {have / 2**30:,.1f} GiB are available: use fewer persons, days, threads or"
+            " workers, or a smaller [population] block (a run that keeps its subjects, as"
+            " simulate() does by default, holds the whole society: subjects=False)")
     return need
 
 
@@ -238,31 +372,34 @@ def check_sizes(n: int, d: int, seed: int, threads: int | None, chunk: int) -> N
 
 
 def society(plan: TypePlan, pop: Population) -> Society:
-    """The subjects of one type as the backends read them."""
+    """The subjects of one type (of a society or a block of it) as the backends read
+    them."""
     if plan.subject_type == PERSON:
         region, traits, n_children = pop.person_region, pop.person_traits, pop.n_children
         seg = np.where(pop.is_child, -1, 0).astype(np.int8)
+        base = pop.person_base
     else:
         region, traits = pop.company_region, pop.company_traits
         seg = pop.company_kind
         n_children = np.zeros(pop.n_companies, dtype=np.int32)
+        base = pop.company_base
     n_reg = plan.n_regions
     sim = seg >= 0
     order = np.argsort(region[sim], kind="stable")
     pool = np.flatnonzero(sim)[order].astype(np.int64)
     pool_off = np.concatenate([[0], np.cumsum(np.bincount(region[sim], minlength=n_reg))])
     return Society(region=region, seg=seg, traits=traits, n_children=n_children, pool=pool,
-                   pool_off=pool_off.astype(np.int64))
+                   pool_off=pool_off.astype(np.int64), base=int(base))
 
 
 def _run_type(be: Backend, plan: TypePlan, pop: Population, days: int, seed: int,
               executor: ThreadPoolExecutor, threads: int, chunk_size: int,
               ledger: LedgerSink | None, progress: Progress | None,
-              dates: bool) -> TypeResult:
+              dates: bool, subjects: bool = True) -> TypeResult:
     job = Job(plan, society(plan, pop), seed, days, fifo_capacity=fifo_capacity(plan, days))
     n = job.n
     chunks = [(s, min(s + chunk_size, n)) for s in range(0, n, chunk_size)]
-    label = {"person": "persons", "company": "companies"}[plan.type_name]
+    label = LABEL[plan.type_name]
 
     incoming = no_incoming()
     if plan.misattributes and n:
@@ -308,8 +445,12 @@ def _run_type(be: Backend, plan: TypePlan, pop: Population, days: int, seed: int
         add_accumulators(acc, other)
     sim = job.society.seg >= 0
     sizes = np.bincount(job.society.seg[sim].astype(np.int64), minlength=len(plan.segments))
-    return TypeResult(plan=plan, n_subjects=n, segment_sizes=sizes, acc=acc, final=final,
-                      region=job.society.region, n_misattributed=int(incoming.target.shape[0]))
+    regions = np.bincount(job.society.region[sim].astype(np.int64), minlength=plan.n_regions)
+    return TypeResult(plan=plan, n_subjects=n, segment_sizes=sizes, acc=acc,
+                      region_sizes=regions.astype(np.int64),
+                      score_sum=int(final.score[sim].sum(dtype=np.int64)),
+                      final=final if subjects else None,
+                      n_misattributed=int(incoming.target.shape[0]))
 
 
 def _ordered(executor: ThreadPoolExecutor, fn: Callable, items: list) -> Iterator:

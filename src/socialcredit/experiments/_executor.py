@@ -151,8 +151,9 @@ class LocalExecutor:
             except BrokenProcessPool:
                 raise RunConfigError(
                     "a worker process stopped while it ran (killed, out of memory, or it"
-                    " could not start: a script that runs a sweep needs it under `if"
-                    " __name__ == \"__main__\":`, as worker processes import the script)"
+                    " could not start: a script that runs a sweep or a sharded run needs it"
+                    " under `if __name__ == \"__main__\":`, as worker processes import the"
+                    " script)"
                     ) from None
 
         # workers start at the first submissions, with SIGINT blocked: they inherit it

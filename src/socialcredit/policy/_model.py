@@ -252,6 +252,9 @@ class CompanyKind(_Strict):
     share: Probability
 
 
+DEFAULT_BLOCK = 1 << 22  # 4,194,304
+
+
 class Population(_Strict):
     """How the synthetic society is made."""
 
@@ -268,6 +271,11 @@ class Population(_Strict):
         max_length=MAX_COMPANY_KINDS,
     )
     """the kinds of company and their shares (adding up to 1)"""
+    block: Int = Field(DEFAULT_BLOCK, ge=2, le=1 << 30)
+    """subjects of each type per block of the society (neighbourhoods): a child's guardian
+    and a misattributed record's target are drawn from the same city within the block,
+    and blocks run independently (shards). A society of at most this many subjects is one
+    block"""
 
     @field_validator("company_kinds")
     @classmethod

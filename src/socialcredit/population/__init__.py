@@ -3,6 +3,16 @@
 Only synthetic people: every attribute is drawn from the policy's distributions.
 """
 
-from socialcredit.population._population import COMPANY, PERSON, Population, build_population
+from socialcredit.population._population import (
+    COMPANY,
+    PERSON,
+    Population,
+    block_range,
+    build_block,
+    build_population,
+    join_blocks,
+    n_blocks,
+)
 
-__all__ = ["COMPANY", "PERSON", "Population", "build_population"]
+__all__ = ["COMPANY", "PERSON", "Population", "block_range", "build_block", "build_population",
+           "join_blocks", "n_blocks"]

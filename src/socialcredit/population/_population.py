@@ -16,11 +16,13 @@ COMPANY = 1
 
 @dataclass(frozen=True)
 class Population:
-    """A society as a struct of arrays; index i is subject i of its type.
+    """A society, or one block of it, as a struct of arrays; index i is subject
+    `base + i` of its type (`person_base`, `company_base`: 0 for a whole society).
 
-    Persons: `person_region`, `is_child`, `guardian` (-1 for adults), `n_children`,
-    `person_traits` (one row per trait, in policy order). Companies: `company_region`,
-    `company_kind`, `company_traits`. No Python object exists per subject.
+    Persons: `person_region`, `is_child`, `guardian` (global id, -1 for adults),
+    `n_children`, `person_traits` (one row per trait, in policy order). Companies:
+    `company_region`, `company_kind`, `company_traits`. No Python object exists per
+    subject.
     """
 
     seed: int
@@ -32,6 +34,8 @@ class Population:
     company_region: np.ndarray
     company_kind: np.ndarray
     company_traits: np.ndarray
+    person_base: int = 0
+    company_base: int = 0
 
     @property
     def n_persons(self) -> int:
@@ -46,7 +50,8 @@ class Population:
         return self.n_persons - int(self.is_child.sum())
 
     def nbytes(self) -> int:
-        return sum(getattr(self, f).nbytes for f in self.__dataclass_fields__ if f != "seed")
+        return sum(getattr(self, f).nbytes for f in self.__dataclass_fields__
+                   if isinstance(getattr(self, f), np.ndarray))
 
 
 def n_companies_for(policy: Policy, n_persons: int) -> int:
@@ -54,50 +59,87 @@ def n_companies_for(policy: Policy, n_persons: int) -> int:
     return int(round(n_persons * policy.population.companies_per_person))
 
 
-def build_population(policy: Policy, n_persons: int, seed: int) -> Population:
-    """Draw the society of `n_persons` for `policy` from `seed`.
+def n_blocks(policy: Policy, n_persons: int) -> int:
+    """The blocks of a society of `n_persons` (persons and companies are cut into blocks
+    of `population.block` subjects each; block k holds the k-th of each type)."""
+    size = policy.population.block
+    most = max(n_persons, n_companies_for(policy, n_persons), 1)
+    return -(-most // size)
 
-    Every attribute comes from its own named stream keyed by subject index, so the
-    society depends only on the seed and the population section and regions' weights:
-    two policies that share those share the society, person for person.
+
+def block_range(policy: Policy, n: int, k: int) -> tuple[int, int]:
+    """Subjects lo..hi-1 (of a type with n subjects) in block k (empty past the end)."""
+    size = policy.population.block
+    return min(k * size, n), min((k + 1) * size, n)
+
+
+def build_population(policy: Policy, n_persons: int, seed: int) -> Population:
+    """Draw the whole society of `n_persons` for `policy` from `seed`: its blocks, joined
+    (`build_block` draws one block alone, as a run does)."""
+    return join_blocks([build_block(policy, n_persons, seed, k)
+                        for k in range(n_blocks(policy, n_persons))])
+
+
+def join_blocks(blocks: list[Population]) -> Population:
+    """Consecutive blocks, from the first, as one society."""
+    if len(blocks) == 1:
+        return blocks[0]
+    arrays = {f: np.concatenate([getattr(b, f) for b in blocks], axis=-1)
+              for f in Population.__dataclass_fields__
+              if f not in ("seed", "person_base", "company_base")}
+    return Population(seed=blocks[0].seed, **arrays)
+
+
+def build_block(policy: Policy, n_persons: int, seed: int, k: int) -> Population:
+    """Draw block k of the society of `n_persons` for `policy` from `seed`.
+
+    Every attribute comes from its own named stream keyed by the subject's global id, so
+    a block is drawn without drawing the others, and the society depends only on the
+    seed, the population section and the regions' weights: two policies that share
+    those share the society, person for person. A child's guardian is an adult of its
+    city in its block (of any city in the block if its city has none there).
     """
     pop = policy.population
     n_regions = len(policy.regions)
     weights = np.array([r.weight for r in policy.regions], dtype=np.float64)
     region_dtype = np.uint8 if n_regions <= 256 else np.uint16
 
-    person_region = _pick(uniforms(seed, PERSON, "population:region", 0, n_persons), weights)
+    lo, hi = block_range(policy, n_persons, k)
+    n = hi - lo
+    person_region = _pick(uniforms(seed, PERSON, "population:region", lo, n), weights)
     person_region = person_region.astype(region_dtype)
-    is_child = uniforms(seed, PERSON, "population:child", 0, n_persons) < pop.child_share
+    is_child = uniforms(seed, PERSON, "population:child", lo, n) < pop.child_share
 
-    guardian = np.full(n_persons, -1, dtype=np.int32)
-    adults = np.flatnonzero(~is_child).astype(np.int32)
+    guardian = np.full(n, -1, dtype=np.int64)  # local until the end
+    adults = np.flatnonzero(~is_child).astype(np.int64)
     order = np.argsort(person_region[adults], kind="stable")
     pool = adults[order]
     counts = np.bincount(person_region[adults], minlength=n_regions)
     offsets = np.concatenate([[0], np.cumsum(counts)])
     children = np.flatnonzero(is_child)
     if children.size:
-        u = uniforms(seed, PERSON, "population:guardian", 0, n_persons)[children]
+        u = uniforms(seed, PERSON, "population:guardian", lo, n)[children]
         r = person_region[children].astype(np.int64)
         n_r = counts[r]
         pick = offsets[r] + np.minimum((u * n_r).astype(np.int64), np.maximum(n_r - 1, 0))
         has = n_r > 0
         guardian[children[has]] = pool[pick[has]]
-        # a child of a region with no adult (a tiny or child-heavy society) takes a
-        # guardian from anywhere, with the same draw
+        # a child of a region with no adult (a tiny or child-heavy block) takes a
+        # guardian from anywhere in the block, with the same draw
         alone = ~has & (adults.size > 0)
         guardian[children[alone]] = adults[np.minimum(
             (u[alone] * adults.size).astype(np.int64), adults.size - 1)]
-    n_children = np.bincount(guardian[guardian >= 0], minlength=n_persons).astype(np.int32)
+    n_children = np.bincount(guardian[guardian >= 0], minlength=n).astype(np.int32)
+    guardian = np.where(guardian >= 0, guardian + lo, -1).astype(np.int32)
 
-    person_traits = _traits(seed, PERSON, pop.person_traits, n_persons, ~is_child)
+    person_traits = _traits(seed, PERSON, pop.person_traits, lo, n, ~is_child)
 
-    n_comp = n_companies_for(policy, n_persons)
-    company_region = _pick(uniforms(seed, COMPANY, "population:region", 0, n_comp), weights)
-    shares = np.array([k.share for k in pop.company_kinds])
-    company_kind = _pick(uniforms(seed, COMPANY, "population:kind", 0, n_comp), shares)
-    company_traits = _traits(seed, COMPANY, pop.company_traits, n_comp, None)
+    c_lo, c_hi = block_range(policy, n_companies_for(policy, n_persons), k)
+    m = c_hi - c_lo
+    company_region = _pick(uniforms(seed, COMPANY, "population:region", c_lo, m), weights)
+    shares = np.array([kind.share for kind in pop.company_kinds])
+    company_kind = _pick(uniforms(seed, COMPANY, "population:kind", c_lo, m), shares)
+    company_traits = _traits(seed, COMPANY, pop.company_traits, c_lo, m, None)
     return Population(
         seed=seed,
         person_region=person_region,
@@ -108,6 +150,8 @@ def build_population(policy: Policy, n_persons: int, seed: int) -> Population:
         company_region=company_region.astype(region_dtype),
         company_kind=company_kind.astype(np.int8),
         company_traits=company_traits,
+        person_base=lo,
+        company_base=c_lo,
     )
 
 
@@ -116,11 +160,11 @@ def _pick(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.minimum(np.searchsorted(cum, u, side="right"), len(weights) - 1)
 
 
-def _traits(seed: int, subject_type: int, traits: dict[str, Trait], n: int,
+def _traits(seed: int, subject_type: int, traits: dict[str, Trait], start: int, n: int,
             mask: np.ndarray | None) -> np.ndarray:
     out = np.zeros((len(traits), n), dtype=np.float32)
     for row, (name, t) in enumerate(traits.items()):
-        u = uniforms(seed, subject_type, f"trait:{name}", 0, n)
+        u = uniforms(seed, subject_type, f"trait:{name}", start, n)
         out[row] = _ppf(t, u)
         if mask is not None:
             out[row][~mask] = 0.0

@@ -4,9 +4,10 @@ Subjects become `p<index>` (persons) and `c<index>` (companies), and records
 `sim:<subject>:<day>:<kind>:<n>` (`engine._identity`): the identities the simulator drew
 credit repair from, so the service, under the same seed, repairs the same records.
 Loading the same ledger twice stores nothing twice. Day d of the run becomes
-`start + d`. With the run's `subjects.parquet` beside the ledger, every subject is
-loaded, including those without a record, children with their guardians, and each
-company with its kind.
+`start + d`. The ledger is the run's `ledger/` directory (a part file per block of the
+society; a single Parquet file, as older runs wrote, is read too). With the run's
+`subjects/` beside it, every subject is loaded, including those without a record,
+children with their guardians, and each company with its kind.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 
 from socialcredit.engine import sim_record_id, sim_subject_id
 from socialcredit.errors import RunOutputError
+from socialcredit.ledger import SUBJECTS_DIR, read_parts
 from socialcredit.service._changes import log_changes
 from socialcredit.service._db import (
     driver_date,
@@ -42,26 +44,30 @@ def run_seed(ledger: str | Path) -> int | None:
 def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
                   batch: int = 50_000, progress=None,  # noqa: ANN001
                   subjects: str | Path | None = None) -> int:
-    """Insert the run's subjects (if `subjects`, or subjects.parquet beside the ledger,
-    exists) and every record of the ledger; returns the number of records read."""
+    """Insert the run's subjects (if `subjects`, or subjects/ beside the ledger, exists)
+    and every record of the ledger; returns the number of records read."""
     p = Path(path)
-    if not p.is_file():
-        raise RunOutputError(f"{p}: no such ledger file (write one with simulate --ledger)")
-    pf = _parquet(p)
-    if "n" not in pf.schema_arrow.names:
-        raise RunOutputError(f"{p}: a ledger from an older version (no column 'n'); run"
-                             " simulate --ledger again")
-    society = Path(subjects) if subjects is not None else p.parent / "subjects.parquet"
+    if not p.exists():
+        raise RunOutputError(f"{p}: no such ledger (write one with simulate --ledger: the"
+                             " run directory's ledger/)")
+    parts = [_parquet(f) for f in read_parts(p)]
+    for f, pf in zip(read_parts(p), parts, strict=True):
+        if "n" not in pf.schema_arrow.names:
+            raise RunOutputError(f"{f}: a ledger from an older version (no column 'n'); run"
+                                 " simulate --ledger again")
+    total = sum(pf.metadata.num_rows for pf in parts)
+    society = Path(subjects) if subjects is not None else _beside(p)
     engine = make_engine(db_url)
     now = datetime.now(UTC)
     row0 = 0
     with engine.begin() as conn:
         conn.execute(subject_states.delete())  # a cache: recomputed on the next read
         at = driver_timestamp(conn.dialect.name, now)
-        if subjects is not None or society.is_file():
-            _subjects(conn, society, rules, at)
+        if subjects is not None or society.exists():
+            for part in read_parts(society):
+                _subjects(conn, part, rules, at)
         days: list = []  # day index -> the date as the driver stores it
-        for chunk in pf.iter_batches(batch_size=batch):
+        for chunk in (c for pf in parts for c in pf.iter_batches(batch_size=batch)):
             cols = chunk.to_pydict()
             n = len(cols["day"])
             sids = [sim_subject_id(t, s) for t, s in zip(cols["subject_type"], cols["subject"],
@@ -93,7 +99,7 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
                              strict=True)])
             row0 += n
             if progress:
-                progress(row0, pf.metadata.num_rows)
+                progress(row0, total)
         log_changes(conn, None)  # running services drop every state they hold
     return row0
 
@@ -113,6 +119,14 @@ def _same_start(conn, path: Path, sid: str, cols: dict, start: date) -> None:  #
                                  " --start, or a new database")
 
 
+def _beside(ledger: Path) -> Path:
+    """The society written with a ledger: subjects/ in the run directory (subjects.parquet
+    beside an older single-file ledger)."""
+    if ledger.is_dir():
+        return ledger.parent / SUBJECTS_DIR
+    return ledger.parent / "subjects.parquet"
+
+
 def _parquet(p: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(p)
@@ -121,8 +135,9 @@ def _parquet(p: Path) -> pq.ParquetFile:
 
 
 def _subjects(conn, path: Path, rules: Rules, at) -> None:  # noqa: ANN001
-    """Every subject of the run: adults and companies first, then children linked to
-    their guardians (a guardian must exist before its child)."""
+    """Every subject of a part of the run's society: adults and companies first, then
+    children linked to their guardians (a guardian must exist before its child; both are
+    in the same block, so in the same part)."""
     if not path.is_file():
         raise RunOutputError(f"{path}: no such subjects file")
     cols = _parquet(path).read().to_pydict()
