@@ -81,7 +81,7 @@ def run_replicates(policy: Policy, population: int, days: int, seeds: Sequence[i
     with run_dir as staging:
         for k, seed in enumerate(seeds):
             run = simulate(policy, population, days, seed, threads=threads,
-                           backend=backend, progress=run_progress, **kwargs)
+                           backend=backend, progress=run_progress, subjects=False, **kwargs)
             sub = staging / f"seed-{seed}"
             sub.mkdir()
             write_run(run, sub, policy_text, overrides=overrides)

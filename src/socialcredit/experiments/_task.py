@@ -55,7 +55,7 @@ def run_task(task: RunTask) -> dict[str, Any]:
         _BASES.clear()  # one base at a time: a worker's memory stays flat
         _BASES[base_key] = base
     policy = base.with_overrides(task.overrides) if task.overrides else base
-    run = simulate(policy, task.population, task.days, task.seed, threads=1)
+    run = simulate(policy, task.population, task.days, task.seed, threads=1, subjects=False)
     daily = daily_metrics(run)
     if task.metrics is not None:
         daily = {"day": daily["day"], **{m: daily[m] for m in task.metrics}}
