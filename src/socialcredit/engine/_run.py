@@ -223,9 +223,9 @@ def simulate(
     n_children = 0
     counts = BlockProgress(progress)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for k in range(blocks):
-            pop, parts = run_block(be, plans, policy, n, d, seed, k, pool, threads, chunk_size,
-                                   ledger, counts, dates, subjects, timings)
+        for k, pop in drawn_blocks(policy, n, seed, 0, blocks, timings):
+            parts = run_block(be, plans, policy, n, d, seed, pop, pool, threads, chunk_size,
+                              ledger, counts, dates, subjects, timings)
             if society is not None:
                 society(k, pop)
             n_children += int(pop.is_child.sum())
@@ -264,16 +264,32 @@ class BlockProgress:
         return on
 
 
+def drawn_blocks(policy: Policy, n: int, seed: int, first: int, last: int,
+                 timings: dict[str, float]) -> Iterator[tuple[int, Population]]:
+    """Blocks first..last-1 of the society, drawn one ahead on a thread of their own:
+    the next block's subjects are drawn while this one runs (drawing is mostly one core's
+    work, the run uses them all). `timings["population"]` counts only the waits."""
+    if first >= last:
+        return
+    with ThreadPoolExecutor(max_workers=1) as ahead:
+        nxt = ahead.submit(build_block, policy, n, seed, first)
+        for k in range(first, last):
+            t0 = time.perf_counter()
+            pop = nxt.result()
+            timings["population"] = timings.get("population", 0.0) + time.perf_counter() - t0
+            if k + 1 < last:
+                nxt = ahead.submit(build_block, policy, n, seed, k + 1)
+            yield k, pop
+            del pop  # the block's subjects go before the one after next is drawn
+
+
 def run_block(be: Backend, plans: dict[str, TypePlan], policy: Policy, n: int, days: int,
-              seed: int, k: int, pool: ThreadPoolExecutor, threads: int, chunk_size: int,
-              ledger: LedgerSink | None, counts: BlockProgress | None, dates: bool,
-              subjects: bool, timings: dict[str, float]
-              ) -> tuple[Population, dict[str, TypeResult]]:
-    """Draw block k of the society and run each subject type of it: (its subjects, the
-    totals of each type). `timings` is added to."""
-    t0 = time.perf_counter()
-    pop = build_block(policy, n, seed, k)
-    timings["population"] = timings.get("population", 0.0) + time.perf_counter() - t0
+              seed: int, pop: Population, pool: ThreadPoolExecutor, threads: int,
+              chunk_size: int, ledger: LedgerSink | None, counts: BlockProgress | None,
+              dates: bool, subjects: bool, timings: dict[str, float]
+              ) -> dict[str, TypeResult]:
+    """Run each subject type of one block (`pop`): the totals of each type. `timings` is
+    added to."""
     totals = {"person": n, "company": n_companies_for(policy, n)}
     parts: dict[str, TypeResult] = {}
     for name, plan in plans.items():
@@ -283,7 +299,7 @@ def run_block(be: Backend, plans: dict[str, TypePlan], policy: Policy, n: int, d
         parts[name] = _run_type(be, plan, pop, days, seed, pool, threads, chunk_size, ledger,
                                 on, dates, subjects)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - t1
-    return pop, parts
+    return parts
 
 
 def default_threads(threads: int | None) -> int:
@@ -308,6 +324,7 @@ def estimate_memory(policy: Policy, population: int, days: int, threads: int,
     per_person = 1 + 1 + 4 + 4 + 4 * person_traits + 8 + 10
     per_company = 1 + 1 + 4 * company_traits + 8 + 10
     live = bp * per_person + bc * per_company
+    live += bp * (per_person - 18) + bc * (per_company - 18)  # the next block, drawn ahead
     for type_name, plan in compile_policy(policy).items():
         n = bp if type_name == "person" else bc
         a = plan.arrays

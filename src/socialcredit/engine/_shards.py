@@ -30,6 +30,7 @@ from socialcredit.engine._run import (
     RunResult,
     TypeResult,
     check_memory,
+    drawn_blocks,
     merge_types,
     run_block,
 )
@@ -79,16 +80,17 @@ def run_shard(task: ShardTask) -> ShardResult:
     children = 0
     rows = 0
     with ThreadPoolExecutor(max_workers=1) as pool:
-        for k in range(task.first, task.last):
+        for k, pop in drawn_blocks(task.policy, task.population, task.seed, task.first,
+                                   task.last, timings):
             writer = None
             if task.ledger_dir is not None:
                 from socialcredit.ledger import LedgerWriter
 
                 writer = LedgerWriter(Path(task.ledger_dir), plans, task.policy)
             try:
-                pop, parts = run_block(be, plans, task.policy, task.population, task.days,
-                                       task.seed, k, pool, 1, task.chunk_size, writer, None,
-                                       False, False, timings)
+                parts = run_block(be, plans, task.policy, task.population, task.days,
+                                  task.seed, pop, pool, 1, task.chunk_size, writer, None,
+                                  False, False, timings)
                 if writer is not None:
                     writer.society(k, pop)
             finally:
