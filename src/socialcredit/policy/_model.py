@@ -63,6 +63,47 @@ Label = Annotated[str, Field(
     pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$", max_length=64)]
 _FRACTION = r"^\s*\d+(\.\d+)?(\s*/\s*\d+(\.\d+)?)?\s*$"
 
+# The facts an audit turns on (socialcredit.audit; EU AI Act Art. 5(1)(c), GDPR Art. 15
+# and 22). They change nothing the engine does, and every one has a default that says
+# "not stated", so a policy written without them stays valid and its audit says which
+# facts are missing.
+CONTEXTS = {
+    "road_traffic": "driving and the roads",
+    "transport": "travel by air, rail and coach: tickets and passengers",
+    "finance": "credit, loans, debts and payments",
+    "courts": "court judgments and their enforcement",
+    "consumption": "shopping, hotels, leisure and purchases",
+    "public_order": "conduct in public places",
+    "civic_life": "volunteering, donations, awards and civic duties",
+    "work": "employment and jobs",
+    "education": "schools and universities",
+    "online_speech": "what is posted and shared online",
+    "telecom": "phones and internet access",
+    "public_services": "administration and public services",
+    "private_life": "home, family life and pets",
+    "health": "health and care",
+    "housing": "renting and buying homes",
+    "commerce": "companies' dealings with customers and partners",
+    "food_safety": "food safety and hygiene",
+    "workplace_safety": "safety at work",
+    "taxation": "taxes",
+    "procurement": "public contracts",
+}
+"""The domains of life that a channel, behaviour or measure belongs to: a measure whose
+context differs from the behaviour behind it is detriment in an unrelated context."""
+Context = Literal["road_traffic", "transport", "finance", "courts", "consumption",
+                  "public_order", "civic_life", "work", "education", "online_speech",
+                  "telecom", "public_services", "private_life", "health", "housing",
+                  "commerce", "food_safety", "workplace_safety", "taxation", "procurement"]
+GRAVITIES = ("minor", "moderate", "serious", "grave")
+"""How grave an act is, lowest first (a behaviour's gravity)."""
+Gravity = Literal["minor", "moderate", "serious", "grave"]
+SEVERITIES = ("minor", "moderate", "significant", "severe")
+"""How heavily a measure weighs on whom it reaches, lowest first; "significant" and
+"severe" are the significant effects of GDPR Art. 22. A severity two steps above the
+gravity of an act that brings it alone is out of proportion."""
+Severity = Literal["minor", "moderate", "significant", "severe"]
+
 
 def _show(value: object) -> str:
     """A value as the policy file would write it."""
@@ -271,7 +312,7 @@ class Population(_Strict):
         max_length=MAX_COMPANY_KINDS,
     )
     """the kinds of company and their shares (adding up to 1)"""
-    block: Int = Field(DEFAULT_BLOCK, ge=2, le=1 << 30)
+    block: Int = Field(DEFAULT_BLOCK, ge=100, le=1 << 30)
     """subjects of each type per block of the society (neighbourhoods): a child's guardian
     and a misattributed record's target are drawn from the same city within the block,
     and blocks run independently (shards). A society of at most this many subjects is one
@@ -340,6 +381,15 @@ class Channel(_Strict):
     """records come from an automated system (cameras read by AI, ...)"""
     review_below_confidence: Probability | None = None
     """service: a record with a lower confidence waits for a human reviewer"""
+    context: Context | None = None
+    """audit: the domain of life where its records are collected (transport, finance,
+    ...); its behaviours' context unless they give their own"""
+    counts_before_review: bool = True
+    """audit: a record counts as soon as it is made; false when a person confirms every
+    record before it counts (GDPR Art. 22)"""
+    visible_to_subject: bool = True
+    """audit: subjects can see their records from this channel; false for a secret
+    dossier (GDPR Art. 15)"""
     description: str = ""
     """free text"""
 
@@ -381,6 +431,10 @@ class Behaviour(_Strict):
     """the channel that records it"""
     company_kinds: list[Name] | None = Field(None, min_length=1)
     """company behaviours: the kinds of company that have it (default: all)"""
+    context: Context | None = None
+    """audit: the domain of life of the act (default: its channel's context)"""
+    gravity: Gravity | None = None
+    """audit: how grave a violation is: minor, moderate, serious or grave"""
     description: str = ""
     """free text"""
 
@@ -400,6 +454,8 @@ class Behaviour(_Strict):
             raise ValueError("a behaviour with 'points' needs kind = 'merit' or 'violation'")
         if self.company_kinds is not None and self.subject != "company":
             raise ValueError("'company_kinds' applies to company behaviours only")
+        if self.gravity is not None and self.outcomes is None and self.kind == "merit":
+            raise ValueError("'gravity' says how grave a violation is: a merit has none")
         return self
 
     def record_kinds(self) -> list[tuple[str, int, str, str | float | None]]:
@@ -512,6 +568,9 @@ class ListRule(_Strict):
     """entering by score starts a ban of this length"""
     clear_points: bool = False
     """entering wipes the points that led there (needs duration_days)"""
+    appeal: str = ""
+    """audit: how a listed subject contests the listing (the body and the procedure);
+    empty: no appeal path"""
     description: str = ""
     """free text"""
 
@@ -555,6 +614,10 @@ class Measure(_Strict):
     """children: it falls on the children of the subjects it applies to"""
     legal_basis: str = ""
     """the law or rule it rests on, shown with each decision"""
+    context: Context | None = None
+    """audit: the domain of life of the service it gates (transport, education, ...)"""
+    severity: Severity | None = None
+    """audit: how heavily it weighs: minor, moderate, significant or severe"""
     description: str = ""
     """free text"""
 
@@ -598,6 +661,8 @@ class Disclosure(_Strict):
                                                    min_length=1)
     """what is shown of each: name, reason, score, grade, lists, listed_until, evidence,
     record_date"""
+    appeal: str = ""
+    """audit: how a published subject contests the publication; empty: no appeal path"""
 
     @model_validator(mode="after")
     def _rule(self) -> Disclosure:
