@@ -158,7 +158,12 @@ def simulate(
     from socialcredit.engine import compile_policy, get_backend
     from socialcredit.engine import simulate as run_sim
     from socialcredit.engine._output import RunDir, write_run
-    from socialcredit.engine._run import check_memory, check_sizes, default_threads
+    from socialcredit.engine._run import (
+        check_memory,
+        check_sizes,
+        check_society,
+        default_threads,
+    )
     from socialcredit.ledger import LedgerWriter
 
     try:
@@ -167,6 +172,7 @@ def simulate(
         n = policy.run.population if population is None else population
         d = policy.run.days if days is None else days
         check_sizes(n, d, policy.run.seed if seed is None else seed, threads, chunk_size)
+        check_society(policy, n)
         get_backend(backend)
         run_dir = RunDir(out_name)
         out_dir = run_dir.out
@@ -175,7 +181,18 @@ def simulate(
                                 ("--shards", shards)):
                 if value is not None:
                     raise RunConfigError(f"{name} is for a run on an executor (--executor)")
-            check_memory(policy, n, d, default_threads(threads), chunk_size, ledger, False)
+            try:
+                check_memory(policy, n, d, default_threads(threads), chunk_size, ledger, False)
+            except RunConfigError:
+                raise RunConfigError(
+                    f"{_memory_text(policy, n, d, threads, chunk_size, ledger)}: use fewer"
+                    " days or threads, or a smaller [population] block (--set"
+                    " population.block=N)") from None
+        elif threads is not None:
+            raise RunConfigError("--threads is for a run here: on an executor each worker"
+                                 " runs one thread (--workers sets how many workers)")
+        elif executor == "inline" and workers is not None:
+            raise RunConfigError("--workers is for --executor local or ray")
         elif seeds is not None or seed_list is not None:
             raise RunConfigError("--executor runs one seed's shards: give it without --seeds"
                                  " or --seed-list")
@@ -230,6 +247,16 @@ def simulate(
     out.print(f"results in {out_dir}: " + ", ".join(sorted(files)), markup=False)
     if report:
         out.print(f"report: {out_dir / 'report.html'}", markup=False)
+
+
+def _memory_text(policy, n: int, d: int, threads: int | None, chunk: int,  # noqa: ANN001
+                 ledger: bool) -> str:
+    from socialcredit.engine._run import available_memory, default_threads, estimate_memory
+
+    need = estimate_memory(policy, n, d, default_threads(threads), chunk, ledger, False)
+    have = available_memory() or 0
+    return (f"this run needs about {need / 2**30:,.1f} GiB of memory and"
+            f" {have / 2**30:,.1f} GiB are available")
 
 
 def _policy_with(name: str, assignments: list[str] | None):  # noqa: ANN202
@@ -351,11 +378,11 @@ class _progress:
             unit = "company-days" if label.startswith("companies") else "person-days"
             self.tasks[label] = self.bar.add_task(label, total=total * self.days, rate="",
                                                   unit=unit)
+        # records over the time since the run began: blocks interleave the passes (a
+        # block's persons, then its companies), so no pass has a time of its own
         elapsed = max(time.perf_counter() - self.t0, 1e-9)
         rate = f"{records / elapsed / 1e6:,.1f} M records/s" if records else ""
         self.bar.update(self.tasks[label], completed=done * self.days, rate=rate)
-        if done >= total:  # the next pass times itself from here
-            self.t0 = time.perf_counter()
 
 
 db_app = typer.Typer(help="The service's database.", no_args_is_help=True)
@@ -539,13 +566,15 @@ def ingest(
     """Load a simulated run into the database (idempotent): its subjects (from
     subjects/ beside the ledger, if there) and every record."""
     from socialcredit.service import ingest_ledger, upgrade
-    from socialcredit.service._ingest import run_seed
+    from socialcredit.service._ingest import check_ledger, run_seed
     from socialcredit.service._rules import Rules
 
     policy, _ = _resolve(policy_name)
     try:
+        day0 = _date(start)
+        check_ledger(ledger)  # before the database is made
         upgrade(db)
-        n = ingest_ledger(ledger, db, Rules(policy), _date(start))
+        n = ingest_ledger(ledger, db, Rules(policy), day0)
     except SocialCreditError as exc:
         raise _fail(exc) from None
     out.print(f"ingested {n:,} records into {db}", markup=False)
@@ -578,8 +607,20 @@ def _experiments() -> None:
 _experiments()
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """Ctrl-C: stop in order (workers stopped, staging removed, exit 130); a second Ctrl-C
+    while that happens is ignored rather than cutting the clean-up short."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: run the app; user errors exit 2 without a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupt_once)
     try:
         app()
     except SocialCreditError as exc:  # raised outside a command's own handler

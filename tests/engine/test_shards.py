@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,121 @@ def test_ray_gives_the_in_process_result_and_retries_a_killed_worker(in_process,
         assert_same_run(again, in_process["seed"])
     finally:
         ex.close()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z"  # a zombie
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_on_worker_processes_stops_at_once_and_leaves_nothing(tmp_path, presses):
+    """Ctrl-C (once, or twice in a row) stops the workers mid-shard: exit 130 within
+    seconds, no worker left running, no staging directory, no traceback."""
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "socialcredit.cli", "simulate", "seed", "-n", "3000000",
+         "-d", "365", "--set", "population.block=500000", "--executor", "local",
+         "--workers", "2", "--ledger", "-o", str(out), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2:  # the two workers (and the resource tracker) have started
+        assert time.monotonic() < deadline, "no workers in 2 minutes"
+        workers = [c for c in _children(proc.pid)
+                   if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+        time.sleep(0.2)
+    time.sleep(3)  # the workers are in their first shards
+    t0 = time.monotonic()
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - t0 < 10, "Ctrl-C waited for the shards to finish"
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    time.sleep(1)
+    assert all(_gone(w) for w in workers), "a worker process outlived the run"
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*staging*")), "a staging directory was left"
+
+
+def test_societies_out_of_range_are_refused():
+    policy = load_scenario("reference")
+    many = policy.model_copy(update={"population": policy.population.model_copy(
+        update={"companies_per_person": 10.0})})
+    with pytest.raises(RunConfigError, match=r"companies; at most 2,000,000,000"):
+        simulate(many, 300_000_000, 10, executor="inline")
+    with pytest.raises(RunConfigError, match=r"blocks; at most 1,000,000: raise"):
+        simulate(_blocked("reference", 100), 200_000_000, 10, executor="inline")
+
+
+def test_executor_options_that_would_be_ignored_are_refused(tmp_path):
+    for args, msg in ((["--executor", "local", "--threads", "2"], "--threads is for a run"),
+                      (["--executor", "inline", "--workers", "2"], "--workers is for")):
+        res = runner.invoke(app, ["simulate", "reference", "-n", "100", "-d", "5", *args,
+                                  "-o", str(tmp_path / "x")])
+        assert res.exit_code == 2, res.output
+        assert msg in res.output
+        assert not (tmp_path / "x").exists()
+
+
+def test_ingest_refuses_what_is_not_a_ledger_before_making_a_database(tmp_path):
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["simulate", "reference", "-n", "300", "-d", "5", "-o", str(run),
+                              "-q"])
+    assert res.exit_code == 0, res.output
+    (tmp_path / "empty").mkdir()
+    for path, msg in ((run, "is a run directory: give its ledger"),
+                      (tmp_path / "empty", "no ledger parts")):
+        db = tmp_path / "x.db"
+        res = runner.invoke(app, ["ingest", str(path), "--policy", "reference", "--db",
+                                  f"sqlite:///{db}"])
+        assert res.exit_code == 2, res.output
+        assert msg in res.output
+        assert not db.exists()
+
+
+def test_a_child_of_a_block_without_adults_is_not_ingested_as_an_adult(tmp_path):
+    import sqlite3
+
+    policy = _blocked("reference", 100)
+    policy = policy.model_copy(update={"population": policy.population.model_copy(
+        update={"child_share": 0.97})})
+    pop = build_population(policy, 3000, SEED)
+    unlinked = int((pop.is_child & (pop.guardian < 0)).sum())
+    assert unlinked > 0  # some blocks of 100 have no adult
+    from socialcredit.engine import compile_policy
+    from socialcredit.service import ingest_ledger, upgrade
+    from socialcredit.service._rules import Rules
+
+    writer = LedgerWriter(tmp_path, compile_policy(policy), policy)
+    simulate(policy, 3000, 30, SEED, ledger=writer, society=writer.society)
+    writer.close()
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade(db)
+    ingest_ledger(tmp_path / "ledger", db, Rules(policy), date(2026, 1, 1))
+    with sqlite3.connect(tmp_path / "x.db") as con:
+        adults = con.execute("select count(*) from subjects where type = 'person' and"
+                             " guardian_id is null").fetchone()[0]
+        kids = con.execute("select count(*) from subjects where guardian_id is not null"
+                           ).fetchone()[0]
+    assert adults == pop.n_adults
+    assert kids == int(pop.is_child.sum()) - unlinked

@@ -198,6 +198,7 @@ def simulate(
     d = policy.run.days if days is None else days
     seed = policy.run.seed if seed is None else seed
     check_sizes(n, d, seed, threads, chunk_size)
+    check_society(policy, n)
     if executor is not None:
         from socialcredit.engine._shards import run_sharded
 
@@ -386,6 +387,24 @@ def check_sizes(n: int, d: int, seed: int, threads: int | None, chunk: int) -> N
         raise RunConfigError(f"threads must be between 1 and 1024, got {threads}")
     if not 1 <= chunk <= 1 << 30:
         raise RunConfigError(f"chunk size must be between 1 and 2**30, got {chunk}")
+
+
+MAX_SUBJECTS = 2_000_000_000  # of each type: daily sums stay within int32 and int64
+MAX_BLOCKS = 1_000_000
+
+
+def check_society(policy: Policy, n: int) -> None:
+    """Refuse a society out of range: too many companies, or too many blocks."""
+    companies = n_companies_for(policy, n)
+    if companies > MAX_SUBJECTS:
+        raise RunConfigError(
+            f"{n:,} persons at {policy.population.companies_per_person:g} companies per"
+            f" person are {companies:,} companies; at most {MAX_SUBJECTS:,}")
+    blocks = n_blocks(policy, n)
+    if blocks > MAX_BLOCKS:
+        raise RunConfigError(
+            f"{n:,} persons in blocks of {policy.population.block:,} are {blocks:,} blocks;"
+            f" at most {MAX_BLOCKS:,}: raise [population] block")
 
 
 def society(plan: TypePlan, pop: Population) -> Society:

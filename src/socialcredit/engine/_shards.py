@@ -26,6 +26,7 @@ from typing import Any
 from socialcredit.engine._run import (
     DEFAULT_CHUNK,
     LABEL,
+    MAX_BLOCKS,
     Progress,
     RunResult,
     TypeResult,
@@ -106,8 +107,8 @@ def run_shard(task: ShardTask) -> ShardResult:
 def shard_bounds(blocks: int, shards: int | None) -> list[tuple[int, int]]:
     """`blocks` cut into `shards` runs of consecutive blocks, as even as can be (default:
     one block a shard)."""
-    if shards is not None and not 1 <= shards <= 1_000_000:
-        raise RunConfigError(f"shards must be between 1 and 1,000,000, got {shards}")
+    if shards is not None and not 1 <= shards <= MAX_BLOCKS:
+        raise RunConfigError(f"shards must be between 1 and {MAX_BLOCKS:,}, got {shards}")
     k = min(shards or blocks, blocks)
     return [(i * blocks // k, (i + 1) * blocks // k) for i in range(k)]
 
@@ -128,15 +129,18 @@ def run_sharded(policy: Policy, n: int, days: int, seed: int, *, executor: str |
     bounds = shard_bounds(blocks, shards)
     ex = get_executor(executor, workers, address) if isinstance(executor, str) else executor
     try:
-        if ex.name == "local":  # the workers share this machine's memory
+        workers = min(ex.workers, len(bounds))
+        if ex.name == "local" or (ex.name == "ray" and address is None):
+            # the workers share this machine's memory
             check_memory(policy, n, days, 1, chunk_size, ledger_dir is not None, False,
-                         min(ex.workers, len(bounds)))
-        if ledger_dir is not None:
+                         workers)
+        out = None
+        if ledger_dir is not None:  # absolute: workers elsewhere start in other directories
+            out = os.fspath(Path(ledger_dir).resolve())
             for sub in ("ledger", "subjects"):
-                (Path(ledger_dir) / sub).mkdir(parents=True, exist_ok=True)
-        tasks = [ShardTask(policy, n, days, seed, a, b, chunk_size, backend,
-                           os.fspath(ledger_dir) if ledger_dir is not None else None)
-                 for a, b in bounds]
+                (Path(out) / sub).mkdir(parents=True, exist_ok=True)
+        tasks = (ShardTask(policy, n, days, seed, a, b, chunk_size, backend, out)
+                 for a, b in bounds)
         t0 = time.perf_counter()
         totals: dict[str, TypeResult] = {}
         timings: dict[str, float] = {}
@@ -159,7 +163,7 @@ def run_sharded(policy: Policy, n: int, days: int, seed: int, *, executor: str |
                          types=totals, threads=1, chunk_size=chunk_size,
                          seconds=time.perf_counter() - t0, n_children=children,
                          n_companies=sizes["company"], timings=timings, backend=backend,
-                         blocks=blocks, executor=ex.name, workers=ex.workers,
+                         blocks=blocks, executor=ex.name, workers=workers,
                          ledger_rows=rows if ledger_dir is not None else None)
     finally:
         if isinstance(executor, str):

@@ -157,9 +157,33 @@ class LocalExecutor:
                     ) from None
 
         # workers start at the first submissions, with SIGINT blocked: they inherit it
-        yield from _bounded(tasks, self.workers * IN_FLIGHT_PER_WORKER,
-                            lambda task: pool.submit(fn, task), finished,
-                            lambda f: f.cancel(), _sigint_blocked)
+        finished_all = False
+        try:
+            yield from _bounded(tasks, self.workers * IN_FLIGHT_PER_WORKER,
+                                lambda task: pool.submit(fn, task), finished,
+                                lambda f: f.cancel(), _sigint_blocked)
+            finished_all = True
+        finally:
+            if not finished_all:  # Ctrl-C, an error, or the caller stopped: stop now
+                self.terminate()
+
+    def terminate(self) -> None:
+        """Stop the workers at once, tasks running or not (a stopped run's work is not
+        wanted); the next map starts new ones."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        try:
+            for p in procs:
+                p.terminate()  # workers ignore SIGINT; SIGTERM stops them mid-task
+            pool.shutdown(wait=False, cancel_futures=True)
+        finally:
+            for p in procs:
+                p.join(timeout=5)
+                if p.is_alive():
+                    p.kill()
+                    p.join(timeout=5)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -36,6 +36,7 @@ SUBJECTS_SCHEMA = pa.schema([
     ("guardian", pa.int64()),
     ("company_kind", pa.dictionary(pa.int16(), pa.string())),
     ("region", pa.int32()),
+    ("child", pa.bool_()),
 ])
 
 
@@ -145,6 +146,7 @@ def write_subjects(path: Path, population: Population, plans: dict[str, TypePlan
         pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int16), mask=np.ones(n, bool)),
                                        pa.array([""], pa.string())),
         pa.array(population.person_region.astype(np.int32)),
+        pa.array(population.is_child),
     ], schema=SUBJECTS_SCHEMA))
     m = population.n_companies
     segments = plans["company"].segments if "company" in plans else [""]
@@ -155,6 +157,7 @@ def write_subjects(path: Path, population: Population, plans: dict[str, TypePlan
         pa.DictionaryArray.from_arrays(population.company_kind.astype(np.int16),
                                        pa.array(segments, pa.string())),
         pa.array(population.company_region.astype(np.int32)),
+        pa.array(np.zeros(m, bool)),
     ], schema=SUBJECTS_SCHEMA))
     table = pa.concat_tables(tables)
     pq.write_table(table, path, compression="zstd")

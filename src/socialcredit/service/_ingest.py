@@ -46,10 +46,7 @@ def ingest_ledger(path: str | Path, db_url: str, rules: Rules, start: date,
                   subjects: str | Path | None = None) -> int:
     """Insert the run's subjects (if `subjects`, or subjects/ beside the ledger, exists)
     and every record of the ledger; returns the number of records read."""
-    p = Path(path)
-    if not p.exists():
-        raise RunOutputError(f"{p}: no such ledger (write one with simulate --ledger: the"
-                             " run directory's ledger/)")
+    p = check_ledger(path)
     parts = [_parquet(f) for f in read_parts(p)]
     for f, pf in zip(read_parts(p), parts, strict=True):
         if "n" not in pf.schema_arrow.names:
@@ -119,6 +116,21 @@ def _same_start(conn, path: Path, sid: str, cols: dict, start: date) -> None:  #
                                  " --start, or a new database")
 
 
+def check_ledger(path: str | Path) -> Path:
+    """The ledger at `path` (a run's ledger/ or one Parquet file), or a clear error before
+    anything is written."""
+    p = Path(path)
+    if not p.exists():
+        raise RunOutputError(f"{p}: no such ledger (write one with simulate --ledger: the"
+                             " run directory's ledger/)")
+    if p.is_dir() and (p / "run.json").is_file():
+        raise RunOutputError(f"{p} is a run directory: give its ledger, {p / 'ledger'}"
+                             " (written by simulate --ledger)")
+    if p.is_dir() and not read_parts(p):
+        raise RunOutputError(f"{p}: no ledger parts (*.parquet) in this directory")
+    return p
+
+
 def _beside(ledger: Path) -> Path:
     """The society written with a ledger: subjects/ in the run directory (subjects.parquet
     beside an older single-file ledger)."""
@@ -142,10 +154,14 @@ def _subjects(conn, path: Path, rules: Rules, at) -> None:  # noqa: ANN001
         raise RunOutputError(f"{path}: no such subjects file")
     cols = _parquet(path).read().to_pydict()
     adults, children = [], []
-    for t, s, g, kind in zip(cols["subject_type"], cols["subject"], cols["guardian"],
-                             cols["company_kind"], strict=True):
+    child = cols.get("child") or [None] * len(cols["subject"])  # older files: no column
+    for t, s, g, kind, is_child in zip(cols["subject_type"], cols["subject"],
+                                       cols["guardian"], cols["company_kind"], child,
+                                       strict=True):
         if t not in rules.plans:  # a type this policy does not score (nor its children)
             continue
+        if is_child and (g is None or g < 0):
+            continue  # a child of a block without adults: no guardian, no file, unscored
         if kind is not None and kind not in rules.company_kinds:
             raise RunOutputError(f"{path}: company kind {kind!r} is not in policy"
                                  f" {rules.version}")
