@@ -16,12 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from configurations import CONFIGURATIONS  # noqa: E402
+from configurations import CONFIGURATIONS, run_child  # noqa: E402
 
 CHILD = """
 import json, sys, time, resource
@@ -41,9 +40,7 @@ print(json.dumps({"wall": wall, "peak": peak, "base": base, "records": run.recor
 
 
 def run_one(cfg: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, cfg)
 
 
 def main() -> None:

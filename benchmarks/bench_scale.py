@@ -23,8 +23,11 @@ import argparse
 import json
 import platform
 import statistics
-import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from configurations import run_child  # noqa: E402
 
 CHILD = """
 import json, sys, time, resource
@@ -66,9 +69,7 @@ CONFIGURATIONS = {
 
 
 def run_one(cfg: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True,
-                         text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, cfg)
 
 
 def main() -> None:
