@@ -605,6 +605,7 @@ def _experiments() -> None:
 
 
 _experiments()
+__import__("socialcredit.audit._cli", fromlist=["register"]).register(app)
 
 
 def _interrupt_once(signum: int, frame: object) -> None:

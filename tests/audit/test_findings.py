@@ -1,0 +1,118 @@
+"""Each finding type on a policy of its own; the built-in scenarios as controls."""
+
+from __future__ import annotations
+
+import pytest
+
+from socialcredit.audit import ARTICLES, FINDING_TYPES, audit
+from socialcredit.scenarios import load_scenario
+from tests.audit.policies import VARIANTS, policy
+
+ART5 = "AI Act Art. 5(1)(c)"
+
+
+def test_the_clean_policy_has_no_finding():
+    a = audit(policy())
+    assert a.findings == ()
+    assert set(a.verdicts.values()) == {"clear"}
+    assert not a.prohibited
+
+
+def test_every_finding_type_has_a_policy():
+    assert set(VARIANTS) == set(FINDING_TYPES)
+
+
+@pytest.mark.parametrize("kind", sorted(VARIANTS))
+def test_each_policy_triggers_exactly_its_finding(kind):
+    a = audit(policy(VARIANTS[kind]))
+    assert {f.type for f in a.findings} == {kind}, [f.id for f in a.findings]
+    for f in a.findings:
+        assert f.path, f.id
+        assert a.verdicts[f.article] == ("indicator" if any(
+            g.level == "indicator" for g in a.findings if g.article == f.article)
+            else "review")
+    prohibited = kind in ("cross_context", "disproportion", "third_parties")
+    assert a.prohibited is prohibited
+
+
+def test_a_cross_context_path_is_proved_by_the_rule_engine():
+    f, = audit(policy(VARIANTS["cross_context"])).findings
+    assert (f.behaviour, f.measure) == ("speeding", "driving_ban")
+    assert f.facts["acts"] == 3  # 100 - 3 x 5 = 85 < 90
+    assert "3 such acts" in f.path[1]
+    assert "on banned" in f.path[1]
+
+
+def test_privileges_in_unrelated_contexts_need_review_only():
+    a = audit(policy({
+        "behaviours.0": {"name": "volunteering", "kind": "merit", "rate": 0.01,
+                         "points": 5, "channel": "police"},
+        "lists.0": {"name": "red", "type": "red", "score_at_least": 110},
+        "measures.0": {"name": "easy_loans", "type": "privilege", "service": "loan",
+                       "list": "red", "context": "finance"}}))
+    assert [(f.type, f.level) for f in a.findings] == [("cross_context", "review")]
+    assert a.verdicts[ART5] == "review"
+
+
+def test_a_sanction_everybody_has_falls_on_people_who_did_nothing():
+    a = audit(policy({"lists.0.score_below": 101}))
+    assert [f.id for f in a.findings] == ["third_parties/driving_ban/everyone"]
+
+
+def test_automated_records_together_bring_a_measure_none_brings_alone():
+    # a 3-day window: 3 acts of -3 points leave 91, not below 90; two kinds a day do
+    a = audit(policy({
+        "person_score.window_days": 3,
+        "channels.police.automated": True, "channels.police.counts_before_review": True,
+        "behaviours.0.points": -3,
+        "behaviours.1": {"name": "jaywalking", "kind": "violation", "rate": 0.01,
+                         "points": -3, "channel": "police", "gravity": "moderate"}}))
+    auto = [f for f in a.findings if f.type == "automated"]
+    assert len(auto) == 1
+    assert auto[0].facts["behaviours"] == ["jaywalking", "speeding"]
+    assert auto[0].behaviour is None
+
+
+def test_driving_points_and_food_hygiene_are_not_flagged():
+    for name in ("driving-points", "food-hygiene"):
+        a = audit(load_scenario(name))
+        assert not a.prohibited, [f.id for f in a.findings]
+        assert a.verdicts[ART5] == "clear"
+
+
+def test_seed_is_flagged_with_the_paths_of_the_issue():
+    a = audit(load_scenario("seed"))
+    assert a.prohibited
+    cross = {(f.behaviour, f.measure): f.facts["acts"] for f in a.findings
+             if f.type == "cross_context"}
+    # 41 phone records or 81 smoking records in a year close flights, civil-service jobs,
+    # online purchases, good schools and the children's school choice
+    for measure in ("no_flights_score", "jobs_closed", "online_purchases_blocked",
+                    "no_good_schools", "children_no_school_choice_score"):
+        assert cross[("unlicensed_phone_use", measure)] == 41
+        assert cross[("smoking_in_nonsmoking_area", measure)] == 81
+    children = {f.measure for f in a.findings if f.type == "third_parties"}
+    assert children == {"children_no_school_choice", "children_no_school_choice_score"}
+    sanctions = [m for m in a.measures if m.subject == "person" and m.type == "sanction"]
+    assert len(sanctions) == 13
+    crossing = {f.measure for f in a.findings if f.type == "cross_context"
+                and f.level == "indicator"}
+    assert len(crossing) == 12  # all but the rail ban, fed by passengers' misconduct
+    auto = {f.measure for f in a.findings if f.type == "automated"}
+    assert auto == {"no_flights_score", "jobs_closed", "online_purchases_blocked",
+                    "no_good_schools", "children_no_school_choice_score"}
+    assert {f.measure for f in a.findings if f.type == "disproportion"} == auto
+    assert a.verdicts["GDPR Art. 22"] == "indicator"
+
+
+def test_reference_is_flagged():
+    assert audit(load_scenario("reference")).prohibited
+
+
+def test_the_json_holds_every_finding_and_the_disclaimer():
+    a = audit(load_scenario("seed"))
+    d = a.to_dict()
+    assert "not legal advice" in d["disclaimer"]
+    assert set(d["verdicts"]) == set(ARTICLES)
+    assert len(d["findings"]) == len(a.findings)
+    assert d["prohibited_practice_indicators"] is True
