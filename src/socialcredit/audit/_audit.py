@@ -214,7 +214,7 @@ def _describe_act(a: _Act, plan: TypePlan, kind: int) -> str:
               if not a.unreviewed else "a record counts as soon as it is made")
     how = "automated" if a.automated else "kept by people"
     return (f"{a.name} ({_ctx(a.context)}, {a.gravity or 'gravity not stated'}) is recorded"
-            f" by the {a.channel} channel ({how}; {review}) as a {k.name} record of"
+            f" by the {a.channel} channel ({how}; {review}): a record of kind {k.name},"
             f" {k.points:+d} points")
 
 
