@@ -128,7 +128,6 @@ def _start_subject(i, gid, sg, r, mode_a, seed64, days, plan, traits, d, tm, st,
     d.detections[:] = 0.0
     for b in range(beh.rate.shape[0]):
         d.counter[b] = 0
-        d.keys[b] = stream_key(seed64, plan.subject_type, gid, beh.stream[b])
         active = (beh.segmask[b] >> sg) & 1
         if mode_a and ch.mis[beh.chan[b]] <= 0.0:
             active = 0
@@ -136,7 +135,8 @@ def _start_subject(i, gid, sg, r, mode_a, seed64, days, plan, traits, d, tm, st,
         d.p_b[b] = 0.0
         d.q_b[b] = 0.0
         d.lq_b[b] = 0.0
-        if active:
+        if active:  # an inactive behaviour never draws (its rate stays 0): no key
+            d.keys[b] = stream_key(seed64, plan.subject_type, gid, beh.stream[b])
             _set_rate(b, 0, i, joined, r, mode_a, days, beh, ch, plan.regions.cov, traits, d,
                       acts, reg_acts)
         d.next_b[b] = _schedule(d.keys[b], d.counter, d.current, b, d.q_b[b], d.lq_b[b], 0,
@@ -215,17 +215,24 @@ def _sensing(t, i, r, n_due, mode_a, days, beh, out, ch, cov, soc, d, st, acts, 
             d.detections[c] += 1.0
             d.learned[c] = True
             learned = True
-    joined = st[_JOINED] != 0
-    for b in range(beh.rate.shape[0]):
-        relearn = learned and d.active_b[b] and d.learned[beh.chan[b]]
-        if relearn:
-            _set_rate(b, t + 1, i, joined, r, mode_a, days, beh, ch, cov, soc.traits, d, acts,
-                      reg_acts)
-        if relearn or d.next_b[b] == t:
+    if learned:
+        joined = st[_JOINED] != 0
+        for b in range(beh.rate.shape[0]):
+            relearn = d.active_b[b] and d.learned[beh.chan[b]]
+            if relearn:
+                _set_rate(b, t + 1, i, joined, r, mode_a, days, beh, ch, cov, soc.traits, d,
+                          acts, reg_acts)
+            if relearn or d.next_b[b] == t:
+                d.next_b[b] = _schedule(d.keys[b], d.counter, d.current, b, d.q_b[b],
+                                        d.lq_b[b], t + 1, days)
+        d.learned[:] = False
+    else:
+        # the common case: only the behaviours that acted today are scheduled again (each
+        # has a stream of its own, so the order in which they are scheduled does not matter)
+        for j in range(n_due):
+            b = d.due[j]
             d.next_b[b] = _schedule(d.keys[b], d.counter, d.current, b, d.q_b[b], d.lq_b[b],
                                     t + 1, days)
-    if learned:
-        d.learned[:] = False
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
@@ -285,17 +292,19 @@ def _push(t, kind, flags, doer, i, src, key, replay, repair_key, kinds, st, tm, 
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _records(t, i, gid, n_due, days, replay, repair_key, in_ptr, kinds, ch, d, st, tm, inc,
-             fifo, rec, false, led, rout) -> tuple[int, int]:
+def _records(t, i, gid, n_due, n_fp, days, replay, repair_key, in_ptr, kinds, ch, d, st, tm,
+             inc, fifo, rec, false, led, rout) -> tuple[int, int]:
     """Phase 3: records are requested against their subject: its own recorded acts (not
-    misattributed), false positives, then records delivered from elsewhere. Returns the
-    fifo overflow flag and the next incoming record."""
+    misattributed), false positives (of the n_fp channels that make them), then records
+    delivered from elsewhere. Returns the fifo overflow flag and the next incoming
+    record."""
     over = 0
     for j in range(n_due):
         if d.due_target[j] < 0:
             over |= _push(t, d.due_kind[j], 0, gid, gid, -1, np.uint64(0), replay, repair_key,
                           kinds, st, tm, fifo, rec, false, led, rout)
-    for c in range(ch.det.shape[0]):
+    for j in range(n_fp):
+        c = d.fp_chan[j]
         if d.next_fp[c] == t:
             over |= _push(t, ch.fp_kind[c], FALSE | FALSE_POSITIVE, -1, gid, -1, np.uint64(0),
                           replay, repair_key, kinds, st, tm, fifo, rec, false, led, rout)
@@ -551,16 +560,16 @@ def _metrics(t, sg, s, g, mask, tmask, bits, pub, kids, hist_lo, cons, st, acc) 
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
-def _next_day(t, i, in_ptr, mode_a, window, d, st, tm, inc, fifo) -> int:
+def _next_day(t, i, in_ptr, n_fp, mode_a, window, d, st, tm, inc, fifo) -> int:
     """The next day on which anything can change for this subject (NEVER: none)."""
     nt = NEVER
     for b in range(d.next_b.shape[0]):
         if d.next_b[b] < nt:
             nt = d.next_b[b]
     if not mode_a:
-        for c in range(d.next_fp.shape[0]):
-            if d.next_fp[c] < nt:
-                nt = d.next_fp[c]
+        for j in range(n_fp):
+            if d.next_fp[d.fp_chan[j]] < nt:
+                nt = d.next_fp[d.fp_chan[j]]
         if in_ptr < inc.target.shape[0] and inc.target[in_ptr] == i and inc.day[in_ptr] < nt:
             nt = inc.day[in_ptr]
         if st[_COUNT] > 0 and fifo.day[st[_HEAD]] + window < nt:
@@ -593,6 +602,13 @@ def run_chunk(mode_a, replay, seed, start, end, days, plan, cons, soc, inc, acc,
             has_bans = True
     thresholds = lists.thresholds
     in_ptr = np.searchsorted(inc.target, start)
+    # the channels that make false positives (in pass B), in order: the others are never
+    # looked at on an event day
+    n_fp = 0
+    for c in range(ch.det.shape[0]):
+        if not mode_a and ch.fp_kind[c] >= 0 and ch.fp_rate[c] > 0.0:
+            d.fp_chan[n_fp] = c
+            n_fp += 1
     dates = fin.next_change.shape[0] > 0
     overflow = 0
     for i in range(start, end):
@@ -629,9 +645,9 @@ def run_chunk(mode_a, replay, seed, start, end, days, plan, cons, soc, inc, acc,
             if mode_a:
                 _outbox(t, gid, n_due, d, box)
             else:
-                over, in_ptr = _records(t, i, gid, n_due, days, replay, repair_key, in_ptr,
-                                        kinds, ch, d, st, tm, inc, fifo, acc.rec, acc.false,
-                                        led, rout)
+                over, in_ptr = _records(t, i, gid, n_due, n_fp, days, replay, repair_key,
+                                        in_ptr, kinds, ch, d, st, tm, inc, fifo, acc.rec,
+                                        acc.false, led, rout)
                 overflow |= over
                 _expiry(t, score.window, kinds.points, st, fifo, rout)
                 s = _scores(st, False, score, kinds.points, fifo)
@@ -641,7 +657,7 @@ def run_chunk(mode_a, replay, seed, start, end, days, plan, cons, soc, inc, acc,
                 bits, pub = _sanctions(sg, g, mask, cons, st)
                 _metrics(t, sg, s, g, mask, tmask, bits, pub, kids, score.hist_lo, cons, st,
                          acc)
-            nt = _next_day(t, i, in_ptr, mode_a, score.window, d, st, tm, inc, fifo)
+            nt = _next_day(t, i, in_ptr, n_fp, mode_a, score.window, d, st, tm, inc, fifo)
             if st[_JOINED] == 0 and jd < nt:
                 nt = jd
             t = nt if nt > t else t + 1

@@ -228,6 +228,7 @@ class Draws(NamedTuple):
     fp_counter: np.ndarray      # int64[c]
     fp_current: np.ndarray      # int64[c]
     next_fp: np.ndarray         # int64[c]: day of the next false positive
+    fp_chan: np.ndarray         # int64[c]: the channels that make false positives, in order
     detections: np.ndarray      # float64[c]: own detections so far (learning)
     learned: np.ndarray         # bool[c]: a detection today on a learning channel
     due: np.ndarray             # int64[b]: behaviours with a recorded act today
@@ -264,7 +265,7 @@ def work(behaviours: int, channels: int, lists: int, kinds: int, fifo_capacity: 
     e = np.empty
     draws = Draws(e(b, np.uint64), _zeros(b), _zeros(b), e(b, np.int64), _zeros(b, dtype=float),
                   _zeros(b, dtype=float), _zeros(b, dtype=float), _zeros(b, dtype=np.bool_),
-                  e(c, np.uint64), _zeros(c), _zeros(c), e(c, np.int64),
+                  e(c, np.uint64), _zeros(c), _zeros(c), e(c, np.int64), e(c, np.int64),
                   _zeros(c, dtype=float), _zeros(c, dtype=np.bool_), e(b, np.int64),
                   e(b, np.int64), e(b, np.int64))
     timers = Timers(e(lists, np.int64), e(lists, np.int64), e(lists, np.int64),
