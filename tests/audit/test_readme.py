@@ -20,3 +20,24 @@ def test_the_readme_explain_block_is_what_audit_prints():
     res = CliRunner().invoke(app, ["audit", "seed", "--explain", block.group(1)])
     assert block.group(2).strip() in res.output
     assert section.count("not legal advice") == 1
+
+
+def test_the_readme_run_figures_are_what_audit_prints(tmp_path):
+    section = README[README.index("### Figures from a run"):README.index("## The Python API")]
+    block = re.search(r"\$ socialcredit audit seed --simulate (\d+) --explain (\S+)\n(.*?)```",
+                      section, re.S)
+    assert block
+    res = CliRunner().invoke(app, ["audit", "seed", "--simulate", block.group(1),
+                                   "--explain", block.group(2)])
+    assert res.exit_code == 1
+    assert block.group(3).strip() in res.output
+    # the finding lines of the --run excerpt, on a run of the same size
+    n = re.search(r"\$ socialcredit simulate seed -n (\d+) --out runs/seed", section).group(1)
+    run = tmp_path / "seed"
+    res = CliRunner().invoke(app, ["simulate", "seed", "-n", n, "--out", str(run), "-q"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["audit", "seed", "--run", str(run)])
+    lines = [x for x in section.splitlines() if "[run: " in x]
+    assert len(lines) >= 3
+    for line in lines:
+        assert line in res.output

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from socialcredit.audit._figures import RunFigures
 from socialcredit.audit._least import Reach, combined_acts, least_acts
 from socialcredit.engine import TypePlan, compile_policy
 from socialcredit.policy import Policy
@@ -90,6 +91,7 @@ class Audit:
     findings: tuple[Finding, ...]
     measures: tuple[MeasureReach, ...]
     disclaimer: str = DISCLAIMER
+    run: RunFigures | None = None     # figures from a run of the policy (--run, --simulate)
 
     @property
     def prohibited(self) -> bool:
@@ -116,9 +118,12 @@ class Audit:
             "verdicts": {a: {"level": v, "verdict": VERDICTS[a][v]}
                          for a, v in self.verdicts.items()},
             "counts": {t: sum(f.type == t for f in self.findings) for t in FINDING_TYPES},
-            "findings": [{**asdict(f), "path": list(f.path)} for f in self.findings],
+            "findings": [{**asdict(f), "path": list(f.path),
+                          **({"figures": self.run.touches(f)} if self.run else {})}
+                         for f in self.findings],
             "measures": [{**asdict(m), "brought_by": list(m.brought_by),
                           "fed_by": list(m.fed_by)} for m in self.measures],
+            "run": self.run.to_dict() if self.run else None,
         }
 
 
@@ -167,10 +172,11 @@ def _days(n: int) -> str:
 
 
 # ------------------------------------------------------------------ the audit
-def audit(policy: Policy) -> Audit:
+def audit(policy: Policy, run: RunFigures | None = None) -> Audit:
     """Audit a policy against AI Act Art. 5(1)(c) and GDPR Art. 15 and 22: every
     behaviour-to-measure path computed through the rule engine, findings by type, and a
-    verdict per article.
+    verdict per article. `run`: figures from a run of the policy (`run_figures(DIR)`,
+    `result_figures(simulate(...))`), which then say whom each finding touches.
 
     >>> from socialcredit.scenarios import load_scenario
     >>> audit(load_scenario("driving-points")).prohibited
@@ -195,7 +201,7 @@ def audit(policy: Policy) -> Audit:
     order = {t: i for i, t in enumerate(FINDING_TYPES)}
     findings.sort(key=lambda f: (ARTICLES.index(f.article), f.level != "indicator",
                                  order[f.type], f.id))
-    return Audit(policy.meta.name, verdicts, tuple(findings), tuple(reaches))
+    return Audit(policy.meta.name, verdicts, tuple(findings), tuple(reaches), run=run)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

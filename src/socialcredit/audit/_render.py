@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from socialcredit.audit._audit import ARTICLES, Audit, Finding, MeasureReach
+from socialcredit.audit._figures import RunFigures, _n
 
 _STYLE = {"indicator": "bold red", "review": "yellow", "clear": "green"}
 _WORD = {"indicator": "INDICATORS", "review": "REVIEW", "clear": "CLEAR"}
@@ -39,6 +40,8 @@ def render(a: Audit, console: Console, source: str = "") -> None:
                 f"{m.acts:,} x {m.behaviour} ({_gravity(m)}) in"
                 f" {m.window:,} days" if m.behaviour else "none alone")
         console.print(table)
+    if a.run is not None:
+        _figures(a, console)
     if not a.findings:
         console.print("No findings.", style="green")
         console.print(Text.assemble(("Verdict under ", "bold"), (ARTICLES[0], "bold"),
@@ -68,7 +71,8 @@ def render(a: Audit, console: Console, source: str = "") -> None:
             else:
                 what, ident = f.title, f.id
             console.print(Text.assemble("  ", (f"{f.level:<9}", _STYLE[f.level]), " ",
-                                        (ident, "cyan"), "  ", what))
+                                        (ident, "cyan"), "  ", what,
+                                        (_touches(a.run, f), "magenta")))
     console.print()
     level = a.verdicts[ARTICLES[0]]
     console.print(Text.assemble(("Verdict under ", "bold"), (ARTICLES[0], "bold"), ": ",
@@ -88,12 +92,81 @@ def _acts(f: Finding) -> str:
             else f"{f.behaviour} (with other records)")
 
 
-def explain(findings: list[Finding], console: Console) -> None:
-    """Each finding's path, step by step, in plain words."""
+def explain(findings: list[Finding], console: Console, run: RunFigures | None = None
+            ) -> None:
+    """Each finding's path, step by step, in plain words (and, with a run, whom it
+    touches there)."""
+    if run is not None:
+        console.print(f"Figures from the run ({run.header})", markup=False)
+        console.print()
     for f in findings:
         console.print(Text.assemble((f.id, "bold"), "  ", (f.level, _STYLE[f.level]), "  ",
                                     f.article))
         console.print(f.title, markup=False)
         for i, step in enumerate(f.path, 1):
             console.print(f"  {i}. {step}", markup=False)
+        words = run.words(f) if run is not None else None
+        if words:
+            console.print(f"  In the run: {words}.", markup=False)
         console.print()
+
+
+def _touches(run: RunFigures | None, f: Finding) -> str:
+    """ [run: N adults, M children], after a finding's line."""
+    t = run.touches(f) if run is not None else None
+    if t is None:
+        return ""
+    if t.get("type") == "privilege":
+        return f"  [run: granted to {_n(t['adults'])} adults]"
+    wrong = t.get("wrongfully_listed")
+    return (f"  [run: {_n(t['adults'])} adults, {_n(t['children'])} children"
+            + (f"; {_n(wrong)} wrongfully listed" if wrong else "") + "]")
+
+
+def measures_shown(a: Audit) -> list[str]:
+    """The measures whose figures are shown: those with findings; with none, every
+    person measure of the run."""
+    run = a.run
+    if run is None:
+        return []
+    names = list(dict.fromkeys(f.measure for f in a.findings
+                               if f.measure is not None and f.measure in run.measures))
+    return names or [m.measure for m in run.measures.values() if m.subject == "person"]
+
+
+def _figures(a: Audit, console: Console) -> None:
+    """Whom each measure with findings touches at the end of the run, and the wrongful
+    listings behind it; then each list, with the measures it brings."""
+    run = a.run
+    assert run is not None  # noqa: S101 - called with a run
+    names = measures_shown(a)
+    table = Table("measure", "at the end (most on a day)",
+                  "service refused (adults, children)", "wrongfully listed",
+                  title=f"Figures from the run ({run.header})", title_justify="left",
+                  caption="A service is counted refused by any measure (for a privilege:"
+                          " not granted). Wrongfully listed: on the list only through"
+                          " false records.", caption_justify="left")
+    for name in names:
+        m = run.measures[name]
+        who = "children" if m.reaches == "children" else "adults"
+        table.add_row(
+            Text(name, overflow="fold"),
+            f"{_n(m.in_force)} {who}" + (" granted" if m.type == "privilege" else "")
+            + f" ({_n(m.peak)})",
+            f"{m.service}: {_n(m.denied)}, {_n(m.denied_children)}"
+            + (" (not granted)" if m.type == "privilege" else "") if m.service else "-",
+            f"{_n(m.wrongfully_listed)} of {_n(m.listed)} on {m.list}" if m.list
+            else "- (by grade)")
+    if names:
+        console.print(table)
+    lists = [x for x in run.lists.values() if x.subject == "person"]
+    if lists:
+        table = Table("list", "at the end (ever)", "wrongfully (most on a day)",
+                      "measures it brings", title="Wrongful listings: adults on a list only"
+                      " through false records (misattributed or false positive)",
+                      title_justify="left")
+        for x in lists:
+            table.add_row(x.list, f"{_n(x.listed)} ({_n(x.ever_listed)})",
+                          f"{_n(x.wrongfully_listed)} ({_n(x.peak_wrongfully_listed)})",
+                          Text(", ".join(x.measures) or "-", overflow="fold"))
+        console.print(table)

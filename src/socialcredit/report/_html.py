@@ -244,6 +244,54 @@ def _explained(run: RunData) -> str:
                              f" ({exc})") from None
 
 
+_LEVEL_WORD = {"indicator": "INDICATORS", "review": "REVIEW", "clear": "CLEAR"}
+
+
+def audit_section(run: RunData) -> dict[str, Any]:
+    """The audit of a run's policy (socialcredit audit) with the run's figures: a
+    verdict per article, each finding with its path and whom it touches in the run."""
+    from socialcredit.audit import ARTICLES, DISCLAIMER, audit
+    from socialcredit.audit._figures import _n, figures, run_policy
+    from socialcredit.audit._render import measures_shown
+    from socialcredit.errors import SocialCreditError
+
+    try:
+        policy = run_policy(run)
+        fig = figures(policy, run.details, run.metrics, run.manifest, run.path.name
+                      or str(run.path))
+        a = audit(policy, fig)
+    except SocialCreditError as exc:
+        return {"error": str(exc), "disclaimer": DISCLAIMER}
+    verdicts = []
+    for art in ARTICLES:
+        found = [f for f in a.findings if f.article == art]
+        level = a.verdicts[art]
+        verdicts.append({"article": art, "level": level, "word": _LEVEL_WORD[level],
+                         "text": a.verdict_text(art), "n": len(found),
+                         "n_indicators": sum(f.level == "indicator" for f in found)})
+    findings = [{"id": f.id, "level": f.level, "article": f.article, "title": f.title,
+                 "path": list(f.path), "figures": fig.words(f) or "–"}
+                for f in a.findings]
+    measures = []
+    for name in measures_shown(a):
+        m = fig.measures[name]
+        measures.append({
+            "measure": name, "type": m.type,
+            "on": f"{_n(m.in_force)} {'children' if m.reaches == 'children' else 'adults'}",
+            "peak": _n(m.peak), "service": m.service or "–",
+            "denied": (f"{_n(m.denied)} adults, {_n(m.denied_children)} children"
+                       if m.service else "–"),
+            "wrongful": (f"{_n(m.wrongfully_listed)} of {_n(m.listed)} on {m.list}"
+                         if m.list else "– (by grade)")})
+    lists = [{"list": x.list, "listed": _n(x.listed), "ever": _n(x.ever_listed),
+              "wrongful": _n(x.wrongfully_listed), "peak": _n(x.peak_wrongfully_listed),
+              "measures": ", ".join(x.measures) or "–"}
+             for x in fig.lists.values() if x.subject == "person"]
+    return {"error": None, "disclaimer": a.disclaimer, "policy": a.policy,
+            "prohibited": a.prohibited, "verdicts": verdicts, "findings": findings,
+            "measures": measures, "lists": lists, "header": fig.header}
+
+
 def render(runs: list[RunData], title: str, subtitle: str) -> str:
     """The HTML page for one run or several comparable runs."""
     charts = build_charts(runs)
@@ -261,6 +309,7 @@ def render(runs: list[RunData], title: str, subtitle: str) -> str:
         "adults": r.manifest["adults"], "companies": r.manifest["companies"],
         "days": r.manifest["days"], "records": r.manifest["records"],
         "version": r.manifest["socialcredit_version"], "explained": _explained(r),
+        "audit": audit_section(r),
     } for r in runs]
     specs = json.dumps({c.key: c.spec for c in charts}).replace("</", "<\\/")
     return _env.get_template("report.html.j2").render(
