@@ -215,24 +215,24 @@ def _sensing(t, i, r, n_due, mode_a, days, beh, out, ch, cov, soc, d, st, acts, 
             d.detections[c] += 1.0
             d.learned[c] = True
             learned = True
+    # the behaviours that acted today are scheduled again, and after a detection on a
+    # learning channel also those whose rate it changes (added to the list `due`); each
+    # has a stream of its own, so the order in which they are scheduled does not matter
+    n_sched = n_due
     if learned:
         joined = st[_JOINED] != 0
         for b in range(beh.rate.shape[0]):
-            relearn = d.active_b[b] and d.learned[beh.chan[b]]
-            if relearn:
+            if d.active_b[b] and d.learned[beh.chan[b]]:
                 _set_rate(b, t + 1, i, joined, r, mode_a, days, beh, ch, cov, soc.traits, d,
                           acts, reg_acts)
-            if relearn or d.next_b[b] == t:
-                d.next_b[b] = _schedule(d.keys[b], d.counter, d.current, b, d.q_b[b],
-                                        d.lq_b[b], t + 1, days)
+                if d.next_b[b] != t:  # not in the list yet
+                    d.due[n_sched] = b
+                    n_sched += 1
         d.learned[:] = False
-    else:
-        # the common case: only the behaviours that acted today are scheduled again (each
-        # has a stream of its own, so the order in which they are scheduled does not matter)
-        for j in range(n_due):
-            b = d.due[j]
-            d.next_b[b] = _schedule(d.keys[b], d.counter, d.current, b, d.q_b[b], d.lq_b[b],
-                                    t + 1, days)
+    for j in range(n_sched):
+        b = d.due[j]
+        d.next_b[b] = _schedule(d.keys[b], d.counter, d.current, b, d.q_b[b], d.lq_b[b],
+                                t + 1, days)
 
 
 @nb.njit(inline="always", cache=True, _nrt=False)
