@@ -42,6 +42,7 @@ def _set(data: dict, path: str, value: Any) -> None:
 
 # finding type -> the changes to CLEAN that trigger exactly it
 VARIANTS: dict[str, dict[str, Any]] = {
+    "everyone": {"lists.0.score_below": 101},
     "cross_context": {"measures.0.context": "transport"},
     "disproportion": {"behaviours.0.gravity": "minor"},
     "third_parties": {"measures.0.reaches": "children"},

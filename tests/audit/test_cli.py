@@ -60,3 +60,80 @@ def test_errors_exit_2_without_a_traceback(tmp_path):
     assert "context" in res.output
     assert "road_traffic" in res.output
     assert "Traceback" not in res.output
+
+
+def _without_facts(tmp_path, children: bool = False):
+    """seed with every context, gravity and severity taken out (and, unless
+    `children`, its measures on children made measures on the subject)."""
+    import tomllib
+
+    import tomli_w
+
+    from socialcredit.scenarios import scenario_path
+
+    data = tomllib.loads(scenario_path("seed").read_text())
+    for ch in data["channels"].values():
+        ch.pop("context", None)
+    for x in data["behaviours"] + data["measures"]:
+        for key in ("context", "gravity", "severity", *(() if children else ("reaches",))):
+            x.pop(key, None)
+    path = tmp_path / "nofacts.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def test_missing_facts_cannot_be_judged_and_exit_3(tmp_path):
+    res = runner.invoke(app, ["audit", str(_without_facts(tmp_path))])
+    assert res.exit_code == 3, res.output
+    verdicts = res.output[res.output.index("Verdicts"):res.output.index("What brings")]
+    assert "CLEAR" not in verdicts.split("GDPR Art. 15")[0]  # Art. 5 and 22
+    assert verdicts.count("CANNOT JUDGE: facts missing") == 2
+    d = json.loads(runner.invoke(app, ["audit", str(_without_facts(tmp_path)),
+                                       "--json"]).output)
+    assert d["exit_status"] == 3
+    for art in ("AI Act Art. 5(1)(c)", "GDPR Art. 22"):
+        assert d["verdicts"][art]["cannot_judge"] is True
+        assert d["verdicts"][art]["verdict"].startswith("cannot judge: facts missing (")
+    # measures on children need no fact to be indicators: they stand; Art. 22 still
+    # cannot be judged
+    res = runner.invoke(app, ["audit", str(_without_facts(tmp_path, children=True)),
+                              "--json"])
+    assert res.exit_code == 1, res.output
+    d = json.loads(res.output)
+    assert d["verdicts"]["AI Act Art. 5(1)(c)"]["level"] == "indicator"
+    assert d["verdicts"]["GDPR Art. 22"]["verdict"].startswith(
+        "cannot judge: facts missing (the severity")
+
+
+def test_indicators_under_any_article_exit_1(tmp_path):
+    # an automated channel feeding a significant sanction: Art. 22 indicators only
+    from socialcredit.audit import audit
+    from tests.audit.policies import VARIANTS, policy
+
+    for kind in ("automated", "opacity"):
+        a = audit(policy(VARIANTS[kind]))
+        assert not a.prohibited
+        assert a.exit_code == 1, kind
+
+
+def test_explain_takes_what_the_terminal_prints_and_list_names():
+    res = runner.invoke(app, ["audit", "seed"])
+    grouped = [w for line in res.output.splitlines() for w in line.split()
+               if w.startswith("cross_context/jobs_closed/")]
+    assert grouped == ["cross_context/jobs_closed/*"]
+    res = runner.invoke(app, ["audit", "seed", "--explain", grouped[0]])
+    assert res.exit_code == 1, res.output
+    assert res.output.count("\ncross_context/jobs_closed/") == 10
+    res = runner.invoke(app, ["audit", "seed", "--explain", "court_debtors"])
+    assert res.exit_code == 1, res.output
+    from socialcredit.audit import audit
+    from socialcredit.scenarios import load_scenario
+
+    named = [f.id for f in audit(load_scenario("seed")).findings if f.list == "court_debtors"]
+    assert len(named) >= 5
+    for ident in named:
+        assert f"\n{ident}  " in res.output
+    for bad in ("", "cross", "/", "*x"):
+        res = runner.invoke(app, ["audit", "seed", "--explain", bad])
+        assert res.exit_code == 2, bad
+        assert "no finding" in res.output

@@ -31,8 +31,10 @@ def test_each_policy_triggers_exactly_its_finding(kind):
         assert a.verdicts[f.article] == ("indicator" if any(
             g.level == "indicator" for g in a.findings if g.article == f.article)
             else "review")
-    prohibited = kind in ("cross_context", "disproportion", "third_parties")
+    prohibited = kind in ("cross_context", "disproportion", "third_parties", "everyone")
     assert a.prohibited is prohibited
+    assert a.exit_code == (1 if any(v == "indicator" for v in a.verdicts.values())
+                           else 3 if kind == "missing_facts" else 0)
 
 
 def test_a_cross_context_path_is_proved_by_the_rule_engine():
@@ -56,7 +58,65 @@ def test_privileges_in_unrelated_contexts_need_review_only():
 
 def test_a_sanction_everybody_has_falls_on_people_who_did_nothing():
     a = audit(policy({"lists.0.score_below": 101}))
-    assert [f.id for f in a.findings] == ["third_parties/driving_ban/everyone"]
+    assert [f.id for f in a.findings] == ["everyone/driving_ban"]
+    assert a.prohibited
+
+
+def test_a_sanction_at_rest_is_its_own_finding_not_blamed_on_a_merit():
+    # base 500, blacklisted below 600: everyone is, whatever they do; volunteering
+    # (civic life) lifts a subject out of it, it does not bring it
+    data = {"meta": {"name": "presumed_guilty"}, "regions": [{"name": "r"}],
+            "channels": {"reg": {"context": "civic_life"}},
+            "behaviours": [{"name": "volunteering", "kind": "merit", "rate": 0.01,
+                            "points": 5, "channel": "reg"}],
+            "person_score": {"base": 500, "window_days": 365,
+                             "grades": [{"name": "ok", "min": 600}, {"name": "low"}]},
+            "lists": [{"name": "bl", "score_below": 600, "appeal": "x"}],
+            "measures": [{"name": "no_flights", "type": "sanction", "service": "flight",
+                          "list": "bl", "context": "transport", "severity": "significant",
+                          "legal_basis": "x"}]}
+    from socialcredit.policy import policy_from_dict
+
+    a = audit(policy_from_dict(data))
+    assert [(f.id, f.level, f.article, f.behaviour) for f in a.findings] == [
+        ("everyone/no_flights", "indicator", ART5, None)]
+    assert a.prohibited
+    assert a.exit_code == 1
+    assert a.measures[0].at_rest
+    assert a.measures[0].brought_by == ()
+    # with no behaviour at all, the same
+    data["behaviours"] = []
+    a = audit(policy_from_dict(data))
+    assert [f.id for f in a.findings] == ["everyone/no_flights"]
+    assert a.verdicts[ART5] == "indicator"
+
+
+def test_an_unreachable_measure_has_no_finding():
+    # the clamp keeps the score at 950 or more: no combination of records brings a
+    # listing below 900, whatever the sign of their points
+    a = audit(policy({"person_score.clamp": [950, 1000], "person_score.base": 1000,
+                      "person_score.grades": [{"name": "ok", "min": 900}, {"name": "low"}],
+                      "lists.0.score_below": 900, "measures.0.context": "transport",
+                      "channels.police.automated": True,
+                      "channels.police.counts_before_review": True,
+                      "behaviours.1": {"name": "jaywalking", "kind": "violation",
+                                       "rate": 0.01, "points": -30, "channel": "police",
+                                       "gravity": "minor"}}))
+    assert a.findings == (), [f.id for f in a.findings]
+    assert a.exit_code == 0
+    assert a.measures[0].fed_by == ()
+
+
+def test_records_that_bring_a_measure_only_together_are_replayed():
+    # a 3-day window: alone, 3 acts of -4 leave 88 (listed); of -3, 91 (not); the
+    # combination of both kinds each day lists: both feed it, one alone
+    a = audit(policy({"person_score.window_days": 3, "behaviours.0.points": -3,
+                      "measures.0.context": "transport",
+                      "behaviours.1": {"name": "jaywalking", "kind": "violation",
+                                       "rate": 0.01, "points": -4, "channel": "police",
+                                       "gravity": "moderate"}}))
+    cross = {f.behaviour: f.facts["acts"] for f in a.findings if f.type == "cross_context"}
+    assert cross == {"jaywalking": 3, "speeding": None}
 
 
 def test_automated_records_together_bring_a_measure_none_brings_alone():
@@ -116,3 +176,25 @@ def test_the_json_holds_every_finding_and_the_disclaimer():
     assert set(d["verdicts"]) == set(ARTICLES)
     assert len(d["findings"]) == len(a.findings)
     assert d["prohibited_practice_indicators"] is True
+
+
+def test_repair_of_a_trigger_is_no_way_out_of_a_listing_by_score():
+    trigger = {"lists.0.appeal": "",
+               "behaviours.1": {"name": "default", "kind": "violation", "rate": 0.01,
+                                "points": -1, "channel": "police", "gravity": "serious"},
+               "lists.0.triggers": [{"kind": "default", "days": 30, "repair_after_days": 5,
+                                     "repair_probability": 0.5}]}
+    a = audit(policy(trigger))
+    f, = [f for f in a.findings if f.type == "no_way_out"]
+    assert f.id == "no_way_out/banned"
+    assert "by score" in f.title
+    # a list by triggers alone: repair is a way out
+    a = audit(policy({**trigger, "lists.0.score_below": None}))
+    assert not [f for f in a.findings if f.type == "no_way_out"]
+
+
+def test_one_act_leaves_the_subject():
+    f, = audit(policy({**VARIANTS["cross_context"], "behaviours.0.points": -20})).findings
+    assert f.facts["acts"] == 1
+    assert f.path[1].startswith("1 such act, one a day within 30 days, leaves the subject")
+    assert "1 act alone" in f.title

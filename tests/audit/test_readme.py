@@ -19,7 +19,12 @@ def test_the_readme_explain_block_is_what_audit_prints():
     assert block
     res = CliRunner().invoke(app, ["audit", "seed", "--explain", block.group(1)])
     assert block.group(2).strip() in res.output
-    assert section.count("not legal advice") == 1
+    # the block starts with the disclaimer, as the command prints it first
+    assert res.output.startswith(block.group(2).strip().splitlines()[0])
+    assert "not legal advice" in block.group(2).splitlines()[0]
+    # said once in the prose (and in the output it quotes)
+    prose = re.sub(r"```.*?```", "", section, flags=re.S)
+    assert prose.count("not legal advice") == 1
 
 
 def test_the_readme_run_figures_are_what_audit_prints(tmp_path):
@@ -31,6 +36,7 @@ def test_the_readme_run_figures_are_what_audit_prints(tmp_path):
                                    "--explain", block.group(2)])
     assert res.exit_code == 1
     assert block.group(3).strip() in res.output
+    assert res.output.startswith(block.group(3).strip().splitlines()[0])
     # the finding lines of the --run excerpt, on a run of the same size
     n = re.search(r"\$ socialcredit simulate seed -n (\d+) --out runs/seed", section).group(1)
     run = tmp_path / "seed"

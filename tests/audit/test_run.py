@@ -97,11 +97,18 @@ def test_the_terminal_and_explain_say_it(seed_run):
     assert res.exit_code == 1, res.output
     assert f"Figures from the run ({seed_run}: policy seed, {N:,} persons" in res.output
     line = next(x for x in res.output.splitlines() if "disproportion/jobs_closed" in x)
-    assert f"[run: {n:,} adults, 0 children; {wrong:,} wrongfully listed]" in line
+    assert f"[run: {n:,} adults, 0 children; {wrong:,} adults wrongfully on blacklist]" \
+        in line
     kids = d["measures_in_force"]["children_no_school_choice"]
     line = next(x for x in res.output.splitlines()
                 if "third_parties/children_no_school_choice " in x)
     assert f"[run: 0 adults, {kids:,} children" in line
+    # the wrongful listings behind a children's measure are adults': it says so
+    kids = d["measures_in_force"]["children_no_school_choice_score"]
+    line = next(x for x in res.output.splitlines()
+                if "third_parties/children_no_school_choice_score " in x)
+    assert (f"[run: 0 adults, {kids:,} children; {wrong:,} adults wrongfully on"
+            " blacklist]") in line
     res = runner.invoke(app, ["audit", "seed", "--run", str(seed_run), "--explain",
                               "disproportion/jobs_closed"])
     assert res.exit_code == 1

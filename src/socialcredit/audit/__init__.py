@@ -18,7 +18,8 @@ from socialcredit._lazy import lazy
 
 _WHERE = {**{n: "._audit" for n in ("ARTICLES", "DISCLAIMER", "FINDING_TYPES", "Audit",
                                      "Finding", "MeasureReach", "audit", "contexts")},
-          **{n: "._least" for n in ("Reach", "combined_acts", "least_acts")},
+          **{n: "._least" for n in ("Hit", "Reach", "at_rest", "combined_acts", "least_acts",
+                                     "reach")},
           **{n: "._figures" for n in ("ListFigures", "MeasureFigures", "RunFigures",
                                       "result_figures", "run_figures")}}
 __all__ = sorted(_WHERE)

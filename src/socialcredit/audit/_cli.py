@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
                                               " JSON.")] = False,
         explain: Annotated[str | None, typer.Option(
             "--explain", metavar="FINDING",
-            help="Print a finding's path in plain words: its id, or a part of ids (a"
-                 " type, a measure, a behaviour, a list) for every finding it names.")
+            help="Print a finding's path in plain words: its id, a grouped id as the"
+                 " terminal prints it (cross_context/jobs_closed/*), or a type, measure,"
+                 " behaviour or list name for every finding that names it.")
         ] = None,
         run_dir: Annotated[str | None, typer.Option(
             "--run", metavar="DIR",
@@ -38,8 +39,12 @@ def register(app: typer.Typer) -> None:
         """Is this policy the social scoring the EU AI Act bans? Findings per article
         (AI Act Art. 5(1)(c), GDPR Art. 22 and 15, legal basis and redress), each with
         the rule path that proves it; with --run DIR or --simulate N, whom each touches
-        in a run. Exit status 1 when prohibited-practice indicators are found (for CI),
-        2 on an error. Findings are indicators for legal review, not legal advice."""
+        in a run. Exit status (for CI): 1 when any article holds indicators
+        (prohibited-practice indicators under Art. 5(1)(c), or indicators under GDPR Art.
+        22 or 15); 3 when none does but an article cannot be judged (facts missing, or a
+        search for the least acts not determined); 2 on an error; 0 otherwise (clear, or
+        findings needing review). Findings are indicators for legal review, not legal
+        advice."""
         from socialcredit.audit._audit import audit as run_audit
         from socialcredit.audit._render import explain as explain_findings
         from socialcredit.audit._render import render
@@ -70,9 +75,11 @@ def register(app: typer.Typer) -> None:
             if not found:
                 ids = sorted({f.id.split("/")[0] for f in result.findings})
                 raise _fail(SocialCreditError(
-                    f"no finding {explain!r} in the audit of {policy.meta.name!r}; its"
-                    f" finding types are {', '.join(ids) or 'none (no findings)'}; run"
-                    " without --explain to see the ids"))
+                    f"no finding {explain!r} in the audit of {policy.meta.name!r}: give a"
+                    " finding's id, a grouped id (type/measure/*), or a whole type,"
+                    f" measure, behaviour or list name; its finding types are"
+                    f" {', '.join(ids) or 'none (no findings)'}; run without --explain to"
+                    " see the ids"))
             if as_json:
                 out.print_json(json.dumps([f for f in result.to_dict()["findings"]
                                            if f["id"] in {x.id for x in found}]))
@@ -84,8 +91,8 @@ def register(app: typer.Typer) -> None:
             out.print_json(json.dumps(result.to_dict()))
         else:
             render(result, out, str(path))
-        if result.prohibited:
-            raise typer.Exit(1)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
 
 
 def _simulated(policy, n: int):  # noqa: ANN001, ANN202 - Policy -> RunFigures, lazily

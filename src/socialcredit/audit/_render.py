@@ -24,7 +24,7 @@ def render(a: Audit, console: Console, source: str = "") -> None:
         level = a.verdicts[art]
         found = [f for f in a.findings if f.article == art]
         n_ind = sum(f.level == "indicator" for f in found)
-        table.add_row(art, Text(f"{_WORD[level]}: {a.verdict_text(art)}", _STYLE[level]),
+        table.add_row(art, _verdict(a, art),
                       f"{len(found)} ({n_ind} indicators)" if found else "0")
     console.print(table)
     if a.measures:
@@ -37,15 +37,17 @@ def render(a: Audit, console: Console, source: str = "") -> None:
                      overflow="fold"),
                 f"{m.context or '-'}, {m.severity or '-'}" if m.type == "sanction"
                 else f"{m.context or '-'}, privilege",
-                f"{m.acts:,} x {m.behaviour} ({_gravity(m)}) in"
-                f" {m.window:,} days" if m.behaviour else "none alone")
+                _least(m))
         console.print(table)
     if a.run is not None:
         _figures(a, console)
     if not a.findings:
         console.print("No findings.", style="green")
+        level = a.verdicts[ARTICLES[0]]
         console.print(Text.assemble(("Verdict under ", "bold"), (ARTICLES[0], "bold"),
-                                    ": ", (a.verdict_text(ARTICLES[0]), "green")))
+                                    ": ", (a.verdict_text(ARTICLES[0]), _STYLE[level]),
+                                    f" (exit status {a.exit_code})" if a.exit_code
+                                    else ""))
         return
     console.print(Text("Findings, by article (cross-context paths grouped by measure;"
                        " --explain ID prints a path in words, --json gives all)",
@@ -77,7 +79,30 @@ def render(a: Audit, console: Console, source: str = "") -> None:
     level = a.verdicts[ARTICLES[0]]
     console.print(Text.assemble(("Verdict under ", "bold"), (ARTICLES[0], "bold"), ": ",
                                 (a.verdict_text(ARTICLES[0]), _STYLE[level]),
-                                " (exit status 1)" if a.prohibited else ""))
+                                f" (exit status {a.exit_code})" if a.exit_code else ""))
+
+
+def _verdict(a: Audit, art: str) -> Text:
+    if art in a.cannot_judge:
+        return Text("CANNOT JUDGE: " + a.verdict_text(art).removeprefix("cannot judge: "),
+                    "bold yellow")
+    level = a.verdicts[art]
+    return Text(f"{_WORD[level]}: {a.verdict_text(art)}", _STYLE[level])
+
+
+def _least(m: MeasureReach) -> str:
+    """The least grave act that brings a measure alone, in the measures table."""
+    if m.at_rest:
+        return "everyone, with no act at all"
+    if m.behaviour and m.acts is not None:
+        n = f"{m.acts:,}" if m.exact else f"at most {m.acts:,}"
+        text = f"{n} x {m.behaviour} ({_gravity(m)}) in {m.window:,} days"
+    else:
+        text = "none alone"
+    if m.undetermined:
+        text += (f"; not determined within {m.tried:,} acts for"
+                 f" {', '.join(m.undetermined)}")
+    return text
 
 
 def _gravity(m: MeasureReach) -> str:
@@ -88,8 +113,9 @@ def _gravity(m: MeasureReach) -> str:
 
 def _acts(f: Finding) -> str:
     n = f.facts.get("acts")
-    return (f"{f.behaviour} x {n:,}" if n is not None
-            else f"{f.behaviour} (with other records)")
+    if n is None:
+        return f"{f.behaviour} (with other records)"
+    return f"{f.behaviour} x {'at most ' if f.facts.get('exact') is False else ''}{n:,}"
 
 
 def explain(findings: list[Finding], console: Console, run: RunFigures | None = None
@@ -119,8 +145,9 @@ def _touches(run: RunFigures | None, f: Finding) -> str:
     if t.get("type") == "privilege":
         return f"  [run: granted to {_n(t['adults'])} adults]"
     wrong = t.get("wrongfully_listed")
+    on = f" on {t['list']}" if t.get("list") else ""
     return (f"  [run: {_n(t['adults'])} adults, {_n(t['children'])} children"
-            + (f"; {_n(wrong)} wrongfully listed" if wrong else "") + "]")
+            + (f"; {_n(wrong)} adults wrongfully{on}" if wrong else "") + "]")
 
 
 def measures_shown(a: Audit) -> list[str]:
