@@ -198,3 +198,27 @@ def test_one_act_leaves_the_subject():
     assert f.facts["acts"] == 1
     assert f.path[1].startswith("1 such act, one a day within 30 days, leaves the subject")
     assert "1 act alone" in f.title
+
+
+def test_a_search_not_determined_cannot_be_judged_never_clear(monkeypatch):
+    import socialcredit.audit._least as least
+
+    # 1 point off 100 a day, banned below 80 (21 acts) and, by grade, never above 200
+    changes = {"behaviours.0.points": -1, "person_score.window_days": 60,
+               "lists.0.score_below": 80}
+    assert audit(policy(changes)).exit_code == 0
+    monkeypatch.setattr(least, "MAX_RECORDS", 80)
+    a = audit(policy(changes))
+    m, = a.measures
+    assert (m.acts, m.exact) == (21, False)   # an upper bound, said so
+    assert a.findings == ()
+    assert a.exit_code == 0
+    # a measure the cut-short search cannot rule out is not "none": cannot judge
+    a = audit(policy({**changes, "lists.1": {"name": "top", "score_at_least": 200},
+                      "measures.1": {"name": "no_loans", "type": "sanction",
+                                     "service": "loan", "list": "top",
+                                     "context": "finance", "severity": "significant",
+                                     "legal_basis": "x"}}))
+    assert a.exit_code == 3
+    assert a.verdict_text(ART5).startswith("cannot judge: whether speeding brings no_loans"
+                                           " is not determined within")

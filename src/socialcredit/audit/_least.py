@@ -176,12 +176,13 @@ def at_rest(plan: TypePlan, segment: int = 0) -> int:
 
 
 def reach(plan: TypePlan, kinds: list[int] | tuple[int, ...], *, segment: int = 0,
-          measures: list[int] | None = None, max_records: int = MAX_RECORDS) -> Reach:
+          measures: list[int] | None = None, max_records: int | None = None) -> Reach:
     """For each measure of `plan` (or of `measures`, indices), the least number of days
     on which a subject does every kind of `kinds` (one record of each a day, days in a
     row) that makes it apply on some day, with no other record. See the module's
     docstring."""
     n_m = len(plan.measures)
+    max_records = MAX_RECORDS if max_records is None else max_records
     pattern = np.asarray(kinds, np.int64)
     name = " + ".join(plan.kinds[k].name for k in kinds)
     bound = acts_that_matter(plan, kinds)
@@ -274,7 +275,7 @@ def _hit(plan: TypePlan, search: _Search, k: int, m: int, exact: bool) -> Hit:
 
 
 def least_acts(plan: TypePlan, kind: int, *, segment: int = 0,
-               max_records: int = MAX_RECORDS) -> Reach:
+               max_records: int | None = None) -> Reach:
     """For each measure of `plan`, the least number of acts of record kind `kind` (an
     index into `plan.kinds`), at most one a day, that makes it apply on its own, with
     no other record, on any day: that of the last act or later. A measure missing from
@@ -292,7 +293,7 @@ def least_acts(plan: TypePlan, kind: int, *, segment: int = 0,
 
 
 def combined_acts(plan: TypePlan, kinds: list[int], *, segment: int = 0,
-                  max_records: int = MAX_RECORDS) -> int:
+                  max_records: int | None = None) -> int:
     """The measure bits (at rest excluded) that a subject doing every kind in `kinds`
     each day, for as many days in a row as can matter, brings on some day: what these
     kinds can bring together."""
