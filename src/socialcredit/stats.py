@@ -87,3 +87,20 @@ def flatten(node: Any, prefix: str = "") -> dict[str, float | None]:
     elif isinstance(node, int | float) and not isinstance(node, bool):
         out[prefix] = float(node)
     return out
+
+
+def flatten_paths(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a nested document (a policy as JSON) by its path: tables by key,
+    arrays of tables by each one's `name` (else its index), other values whole:
+    {'lists': [{'name': 'b', 'below': 5}]} -> {'lists[b].below': 5}."""
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(flatten_paths(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
+        out = {}
+        for i, v in enumerate(node):
+            out.update(flatten_paths(v, f"{prefix}[{v.get('name', i)}]"))
+        return out
+    return {prefix: node}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from socialcredit.errors import PolicyError, RunOutputError
 from socialcredit.policy import Policy, policy_from_dict
+from socialcredit.stats import flatten_paths
 
 if TYPE_CHECKING:
     from socialcredit.audit._audit import Finding
@@ -273,21 +274,9 @@ def policy_difference(a: Policy, b: Policy) -> list[str]:
     da, db = a.model_dump(mode="json"), b.model_dump(mode="json")
     if da == db:
         return []
-    fa, fb = _flat(da), _flat(db)
+    fa, fb = flatten_paths(da), flatten_paths(db)
     return [k for k in dict.fromkeys([*fa, *fb])
             if json.dumps(fa.get(k, "(absent)")) != json.dumps(fb.get(k, "(absent)"))
             ] or ["the policy"]
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
-        out = {}
-        for i, v in enumerate(node):
-            out.update(_flat(v, f"{prefix}[{v.get('name', i)}]"))
-        return out
-    return {prefix: node}

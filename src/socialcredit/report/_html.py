@@ -20,7 +20,7 @@ from socialcredit.policy._explain import explain
 from socialcredit.report._bundle import vega_bundle
 from socialcredit.report._charts import build_charts
 from socialcredit.report._data import RunData, check_comparable, read_run
-from socialcredit.stats import difference
+from socialcredit.stats import difference, flatten_paths
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("socialcredit.report", "templates"),
@@ -215,25 +215,10 @@ def _notices(runs: list[RunData]) -> list[str]:
 
 def _policy_diff(runs: list[RunData]) -> list[dict[str, Any]]:
     """Policy fields that differ between the runs (dotted paths), first run first."""
-    flats = [_flat_any(r.manifest["policy"]) for r in runs]
+    flats = [flatten_paths(r.manifest["policy"]) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     return [{"path": k, "cells": [json.dumps(f.get(k, "(absent)")) for f in flats]}
             for k in keys if len({json.dumps(f.get(k, "(absent)")) for f in flats}) > 1]
-
-
-def _flat_any(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(_flat_any(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
-        out = {}
-        for i, v in enumerate(node):
-            name = v.get("name", i) if isinstance(v, dict) else i
-            out.update(_flat_any(v, f"{prefix}[{name}]"))
-        return out
-    return {prefix: node}
 
 
 def _explained(run: RunData) -> str:
