@@ -59,3 +59,18 @@ def test_driving_points_is_clear(runs):
     assert verdicts[ART5][0].startswith("CLEAR")
     assert "prohibited-practice indicators" not in _section(html)
     assert html.count("not legal advice") == 1
+
+
+def test_an_article_that_cannot_be_judged_says_so(tmp_path):
+    """A policy without the facts an article turns on (here `severity`) is not shown as
+    clear, nor as a mere review, in the report: CANNOT JUDGE, as in the terminal."""
+    from socialcredit.scenarios import scenario_path
+
+    text = scenario_path("seed").read_text(encoding="utf-8")
+    bare = tmp_path / "bare.toml"
+    bare.write_text("\n".join(line for line in text.splitlines()
+                              if not line.strip().startswith("severity")), encoding="utf-8")
+    run = simulate(tmp_path / "run", str(bare), "-n", "2000", "-d", "30", "--report")
+    section = _section((run / "report.html").read_text(encoding="utf-8"))
+    assert "CANNOT JUDGE" in section
+    assert "cannot judge: facts missing" in section

@@ -251,7 +251,8 @@ def audit_section(run: RunData) -> dict[str, Any]:
     for art in ARTICLES:
         found = [f for f in a.findings if f.article == art]
         level = a.verdicts[art]
-        verdicts.append({"article": art, "level": level, "word": _LEVEL_WORD[level],
+        word = "CANNOT JUDGE" if art in a.cannot_judge else _LEVEL_WORD[level]
+        verdicts.append({"article": art, "level": level, "word": word,
                          "text": a.verdict_text(art), "n": len(found),
                          "n_indicators": sum(f.level == "indicator" for f in found)})
     findings = [{"id": f.id, "level": f.level, "article": f.article, "title": f.title,
