@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from socialcredit import load_scenario, simulate
 from socialcredit.engine._plan import compile_policy
-from socialcredit.ledger import LedgerWriter
+from socialcredit.ledger import LedgerWriter, read_parts
 from socialcredit.service import create_token, ingest_ledger, make_engine, upgrade
 from socialcredit.service._changes import log_changes
 from socialcredit.service._db import subject_states
@@ -79,13 +79,15 @@ def main() -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     db = args.db or f"sqlite:///{tmp / 'bench.db'}"
     policy = load_scenario("reference")
-    ledger = tmp / f"ledger-{args.persons}.parquet"
+    run = tmp / f"run-{args.persons}"
+    ledger = run / "ledger"  # a dataset: a part per block of the society
     done = tmp / f"ingested-{args.persons}-{db.split('://')[0]}"
     if not ledger.exists():
-        writer = LedgerWriter(ledger, compile_policy(policy))
-        simulate(policy, population=args.persons, days=DAYS, seed=1, ledger=writer)
+        writer = LedgerWriter(run, compile_policy(policy), policy)
+        simulate(policy, population=args.persons, days=DAYS, seed=1, ledger=writer,
+                 subjects=False)
         writer.close()
-    n = pq.ParquetFile(ledger).metadata.num_rows
+    n = sum(pq.ParquetFile(part).metadata.num_rows for part in read_parts(ledger))
     if not done.exists():
         upgrade(db)
         t = time.perf_counter()
