@@ -60,17 +60,25 @@ class TypeResult:
 
 def merge_types(a: TypeResult, b: TypeResult) -> TypeResult:
     """The totals of two disjoint parts of a society (blocks, shards): integer sums,
-    exact whatever the order; per-subject states joined in the order given. Neither part
-    is changed (a part from Ray is read-only)."""
+    exact whatever the order (no per-subject states: `simulate` joins those once).
+    Neither part is changed (a part from Ray is read-only)."""
     acc = Accumulators(*(x + y for x, y in zip(a.acc, b.acc, strict=True)))
-    final = None
-    if a.final is not None and b.final is not None:
-        final = Final(*(np.concatenate([x, y]) for x, y in zip(a.final, b.final, strict=True)))
     return TypeResult(plan=a.plan, n_subjects=a.n_subjects + b.n_subjects,
                       segment_sizes=a.segment_sizes + b.segment_sizes, acc=acc,
                       region_sizes=a.region_sizes + b.region_sizes,
-                      score_sum=a.score_sum + b.score_sum, final=final,
+                      score_sum=a.score_sum + b.score_sum,
                       n_misattributed=a.n_misattributed + b.n_misattributed)
+
+
+def add_parts(totals: dict[str, TypeResult], parts: dict[str, TypeResult]) -> None:
+    """totals += parts, type by type (the first part of a type is taken as it is)."""
+    for name, part in parts.items():
+        totals[name] = merge_types(totals[name], part) if name in totals else part
+
+
+def type_sizes(policy: Policy, n: int) -> dict[str, int]:
+    """Subjects of each type in a society of n persons."""
+    return {"person": n, "company": n_companies_for(policy, n)}
 
 
 @dataclass(repr=False)
@@ -221,6 +229,7 @@ def simulate(
     blocks = n_blocks(policy, n)
     totals: dict[str, TypeResult] = {}
     kept: list[Population] = []
+    finals: dict[str, list[Final]] = {}
     n_children = 0
     counts = BlockProgress(progress)
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -232,8 +241,12 @@ def simulate(
             n_children += int(pop.is_child.sum())
             if subjects:
                 kept.append(pop)
-            for name, part in parts.items():
-                totals[name] = merge_types(totals[name], part) if name in totals else part
+                for name, part in parts.items():
+                    finals.setdefault(name, []).append(part.final)
+            add_parts(totals, parts)
+    for name, fs in finals.items():  # joined once, not block by block
+        totals[name].final = fs[0] if len(fs) == 1 else Final(
+            *(np.concatenate(cols) for cols in zip(*fs, strict=True)))
     return RunResult(policy=policy, seed=seed, n_persons=n, days=d,
                      population=join_blocks(kept) if subjects else None, types=totals,
                      threads=threads, chunk_size=chunk_size,
@@ -291,7 +304,7 @@ def run_block(be: Backend, plans: dict[str, TypePlan], policy: Policy, n: int, d
               ) -> dict[str, TypeResult]:
     """Run each subject type of one block (`pop`): the totals of each type. `timings` is
     added to."""
-    totals = {"person": n, "company": n_companies_for(policy, n)}
+    totals = type_sizes(policy, n)
     parts: dict[str, TypeResult] = {}
     for name, plan in plans.items():
         t1 = time.perf_counter()

@@ -30,15 +30,15 @@ from socialcredit.engine._run import (
     Progress,
     RunResult,
     TypeResult,
+    add_parts,
     check_memory,
     drawn_blocks,
-    merge_types,
     run_block,
+    type_sizes,
 )
 from socialcredit.errors import RunConfigError
 from socialcredit.policy import Policy
 from socialcredit.population import n_blocks
-from socialcredit.population._population import n_companies_for
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,7 @@ def run_shard(task: ShardTask) -> ShardResult:
                     writer.close()
                     rows += writer.rows
             children += int(pop.is_child.sum())
-            for name, part in parts.items():
-                totals[name] = merge_types(totals[name], part) if name in totals else part
+            add_parts(totals, parts)
     return ShardResult(task.first, task.last, totals, children, rows, timings)
 
 
@@ -146,15 +145,15 @@ def run_sharded(policy: Policy, n: int, days: int, seed: int, *, executor: str |
         timings: dict[str, float] = {}
         children = 0
         rows = 0
-        sizes = {"person": n, "company": n_companies_for(policy, n)}
+        sizes = type_sizes(policy, n)
         done = dict.fromkeys(sizes, 0)
         for _, res in ex.map_unordered(shard_fn, tasks):
             children += res.n_children
             rows += res.ledger_rows
             for key, v in res.timings.items():
                 timings[key] = timings.get(key, 0.0) + v
+            add_parts(totals, res.types)
             for name, part in res.types.items():
-                totals[name] = merge_types(totals[name], part) if name in totals else part
                 done[name] += part.n_subjects
                 if progress is not None:
                     progress(LABEL[name], done[name], sizes[name],
